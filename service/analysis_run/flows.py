@@ -1,0 +1,83 @@
+"""Analysis of one track, end to end: fetch the original, decode, analyse, store peaks, persist.
+
+The worker task calls :func:`run_analysis`; everything that can go wrong in between is handled here. Audio
+that cannot be decoded or analysed is a permanent failure recorded on the analysis; storage and database
+errors propagate so the task can retry them.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from service.analysis_run.service import analysis_run as analysis_run_service
+from service.storage import Storage, waveform_key
+
+log = logging.getLogger(__name__)
+
+SessionScope = Callable[[], AbstractContextManager[Session]]
+
+
+def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage: Storage, tmp_dir: Path) -> str:
+    """Run one analysis; returns its final state ("succeeded", "failed" or "skipped")."""
+    from analysis import ANALYZER_VERSION, analyze
+    from analysis.errors import AnalysisError
+    from analysis.io import load
+
+    with session_scope() as session:
+        job = analysis_run_service.start(session, analysis_id=analysis_id)
+    if job is None:
+        log.info("track.analysis.skipped", extra={"analysis_id": str(analysis_id)})
+        return "skipped"
+
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    suffix = "." + (job.file_format or "bin")
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="analysis-", suffix=suffix) as tmp:
+        try:
+            storage.get_to_path(job.original_key, Path(tmp.name))
+        except FileNotFoundError:
+            return _fail(session_scope, analysis_id, "the original audio file is missing from storage")
+        try:
+            decoded = load(Path(tmp.name))
+            result = analyze(decoded.samples, sr=decoded.sr)
+        except AnalysisError as exc:
+            return _fail(session_scope, analysis_id, f"could not analyse audio: {exc}")
+        except MemoryError:
+            return _fail(session_scope, analysis_id, "the file is too large to analyse on this worker")
+
+    key = waveform_key(job.user_id, job.track_id)
+    storage.put_bytes(key, result.waveform.to_dat(), content_type="application/octet-stream")
+    with session_scope() as session:
+        run = analysis_run_service.complete(
+            session,
+            analysis_id=analysis_id,
+            result=result,
+            info=decoded.info,
+            analyzer_version=ANALYZER_VERSION,
+            waveform_key=key,
+        )
+    if run is None:
+        # The track was deleted while we worked; its objects are gone, and ours must not linger.
+        storage.delete(key)
+        log.info("track.analysis.orphaned", extra={"analysis_id": str(analysis_id)})
+        return "skipped"
+    log.info("track.analysis.succeeded", extra={"analysis_id": str(analysis_id)})
+    return "succeeded"
+
+
+def _fail(session_scope: SessionScope, analysis_id: uuid.UUID, message: str) -> str:
+    with session_scope() as session:
+        analysis_run_service.fail(session, analysis_id=analysis_id, message=message)
+    log.warning("track.analysis.failed", extra={"analysis_id": str(analysis_id), "reason": message})
+    return "failed"
+
+
+def mark_failed(analysis_id: uuid.UUID, *, session_scope: SessionScope, message: str) -> None:
+    """Record a failure after retries ran out (called from the task's failure hook)."""
+    _fail(session_scope, analysis_id, message)

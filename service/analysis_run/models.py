@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, CreatedMixin, IdMixin
+
+ANALYSIS_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class AnalysisRun(IdMixin, CreatedMixin, Base):
+    """One analysis of a track (table ``track_analyses``)."""
+
+    __tablename__ = "track_analyses"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        Index(None, "track_id", "created_at"),
+        Index(None, "status"),
+    )
+
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reference_tracks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    analysis_type: Mapped[str] = mapped_column(String(32), default="full")
+    analyzer_version: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime | None]
+    completed_at: Mapped[datetime | None]
+
+
+class FrameManifest(IdMixin, CreatedMixin, Base):
+    """One frame-level feature stream of an analysis, stored as fixed-size chunks of frames."""
+
+    __tablename__ = "analysis_frame_manifests"
+    __table_args__ = (UniqueConstraint("analysis_id", "feature"),)
+
+    analysis_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    feature: Mapped[str] = mapped_column(String(64))
+    unit: Mapped[str | None] = mapped_column(String(32))
+    description: Mapped[str | None] = mapped_column(String(500))
+    frame_rate: Mapped[float] = mapped_column(Float)
+    hop_seconds: Mapped[float] = mapped_column(Float)
+    n_frames: Mapped[int]
+    dimensions: Mapped[int]
+    dtype: Mapped[str] = mapped_column(String(16))
+    encoding: Mapped[str] = mapped_column(String(32))
+    scale: Mapped[float | None] = mapped_column(Float)
+    offset: Mapped[float | None] = mapped_column(Float)
+    chunk_frames: Mapped[int]
+    n_chunks: Mapped[int]
+
+
+class FrameData(IdMixin, Base):
+    __tablename__ = "analysis_frame_data"
+    __table_args__ = (UniqueConstraint("manifest_id", "chunk_index"),)
+
+    manifest_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("analysis_frame_manifests.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    chunk_index: Mapped[int]
+    start_frame: Mapped[int]
+    n_frames: Mapped[int]
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AnalysisEvent(IdMixin, Base):
+    __tablename__ = "analysis_events"
+    __table_args__ = (Index(None, "analysis_id", "event_type", "time_seconds"),)
+
+    analysis_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True
+    )
+    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reference_tracks.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(32))
+    time_seconds: Mapped[float] = mapped_column(Float)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    label: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)

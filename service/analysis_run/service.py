@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
+
+from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
+from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.analysis_run.repository import analysis_run_repository
+from service.db import utcnow
+from service.outbox.service import outbox as outbox_service
+from service.queue import ANALYSIS_QUEUE, enqueue
+from service.track.models import ReferenceTrack
+
+if TYPE_CHECKING:
+    from analysis import AudioInfo, TrackAnalysis
+
+ANALYZE_TASK = "track.analyze"
+_MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisJob:
+    """What a worker needs to run an analysis, read in a short transaction before the long computation."""
+
+    analysis_id: uuid.UUID
+    track_id: uuid.UUID
+    user_id: uuid.UUID
+    original_key: str
+    file_format: str | None
+    attempt: int
+
+
+class AnalysisRunService:
+    def queue(
+        self,
+        session: Session,
+        *,
+        track: ReferenceTrack,
+        analysis_type: str = "full",
+        parameters: dict[str, Any] | None = None,
+        queue: str = ANALYSIS_QUEUE,
+    ) -> AnalysisRun:
+        run = AnalysisRun(
+            track_id=track.id,
+            user_id=track.user_id,
+            analysis_type=analysis_type,
+            status="queued",
+            parameters=parameters or {},
+            attempts=0,
+        )
+        session.add(run)
+        session.flush()
+        enqueue(session, ANALYZE_TASK, str(run.id), queue=queue)
+        return run
+
+    def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
+        """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""
+        run = analysis_run_repository.get(session, analysis_id, for_update=True)
+        if run is None or run.status in ("succeeded", "failed"):
+            return None
+        track = session.get(ReferenceTrack, run.track_id)
+        if track is None:
+            return None
+        run.status = "running"
+        run.attempts += 1
+        run.started_at = utcnow()
+        run.error_message = None
+        session.flush()
+        return AnalysisJob(
+            analysis_id=run.id,
+            track_id=track.id,
+            user_id=track.user_id,
+            original_key=track.r2_key,
+            file_format=track.file_format,
+            attempt=run.attempts,
+        )
+
+    def complete(
+        self,
+        session: Session,
+        *,
+        analysis_id: uuid.UUID,
+        result: TrackAnalysis,
+        info: AudioInfo,
+        analyzer_version: str,
+        waveform_key: str,
+    ) -> AnalysisRun | None:
+        """Write every output of a finished analysis in the caller's transaction.
+
+        Returns ``None`` when the analysis (or its track) was deleted meanwhile; the caller then owns the
+        clean-up of anything it already stored.
+        """
+        run = analysis_run_repository.get(session, analysis_id, for_update=True)
+        if run is None:
+            return None
+        track = session.get(ReferenceTrack, run.track_id)
+        if track is None:
+            return None
+        analysis_run_repository.clear_outputs(session, analysis_id=run.id)
+        self._write_frames(session, run=run, result=result)
+        self._write_events(session, run=run, result=result)
+
+        summary = result.summary()
+        summary["source"] = {
+            "format": info.format,
+            "codec": info.codec,
+            "sample_rate": info.sample_rate,
+            "channels": info.channels,
+            "bit_depth": info.bit_depth,
+            "duration_s": info.duration_s,
+        }
+        run.results = summary
+        run.analyzer_version = analyzer_version
+        run.status = "succeeded"
+        run.error_message = None
+        run.completed_at = utcnow()
+
+        track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
+        track.key = result.key
+        track.duration_seconds = info.duration_s
+        track.sample_rate = info.sample_rate
+        track.channels = info.channels
+        track.bit_depth = info.bit_depth
+        track.file_format = info.format
+        track.waveform_r2_key = waveform_key
+        outbox_service.add(
+            session,
+            topic="analysis.succeeded",
+            payload={"analysis_id": str(run.id), "track_id": str(track.id), "user_id": str(track.user_id)},
+        )
+        session.flush()
+        return run
+
+    def fail(self, session: Session, *, analysis_id: uuid.UUID, message: str) -> AnalysisRun | None:
+        run = analysis_run_repository.get(session, analysis_id, for_update=True)
+        if run is None or run.status == "succeeded":
+            return None
+        run.status = "failed"
+        run.error_message = message[:_MAX_ERROR_CHARS]
+        run.completed_at = utcnow()
+        outbox_service.add(
+            session,
+            topic="analysis.failed",
+            payload={
+                "analysis_id": str(run.id),
+                "track_id": str(run.track_id),
+                "user_id": str(run.user_id),
+                "error": run.error_message,
+            },
+        )
+        session.flush()
+        return run
+
+    def _write_frames(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
+        for series in result.features:
+            values = series.values if series.values.ndim == 2 else series.values.reshape(-1, 1)
+            dtype = dtype_for(values)
+            chunks = encode_chunks(values, dtype=dtype, chunk_frames=DEFAULT_CHUNK_FRAMES)
+            manifest = FrameManifest(
+                analysis_id=run.id,
+                user_id=run.user_id,
+                feature=series.name,
+                unit=series.unit,
+                description=series.description,
+                frame_rate=1.0 / series.hop_s,
+                hop_seconds=series.hop_s,
+                n_frames=int(values.shape[0]),
+                dimensions=int(values.shape[1]),
+                dtype=dtype,
+                encoding=f"{dtype}-le",
+                scale=None,
+                offset=None,
+                chunk_frames=DEFAULT_CHUNK_FRAMES,
+                n_chunks=len(chunks),
+            )
+            session.add(manifest)
+            session.flush()
+            if chunks:
+                session.execute(
+                    insert(FrameData),
+                    [
+                        {
+                            "id": uuid.uuid4(),
+                            "manifest_id": manifest.id,
+                            "user_id": run.user_id,
+                            "chunk_index": c.index,
+                            "start_frame": c.start_frame,
+                            "n_frames": c.n_frames,
+                            "data": c.data,
+                        }
+                        for c in chunks
+                    ],
+                )
+
+    def _write_events(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
+        rows = [
+            {
+                "id": uuid.uuid4(),
+                "analysis_id": run.id,
+                "track_id": run.track_id,
+                "user_id": run.user_id,
+                "event_type": e.event_type,
+                "time_seconds": float(e.time_s),
+                "duration_seconds": None if e.duration_s is None else float(e.duration_s),
+                "value": None if e.value is None else float(e.value),
+                "confidence": None,
+                "label": e.label,
+                "payload": None,
+            }
+            for e in result.events
+        ]
+        if rows:
+            session.execute(insert(AnalysisEvent), rows)
+
+
+analysis_run = AnalysisRunService()

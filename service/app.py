@@ -1,0 +1,128 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from fastapi import HTTPException
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.config import settings
+from service.db import database
+from service.errors import ServiceError
+from service.queue import check_broker
+from service.storage import get_storage
+from service.track.endpoints import router as track_router
+
+log = logging.getLogger(__name__)
+
+# Multipart framing (boundaries, part headers, small form fields) on top of the file itself.
+_MULTIPART_SLACK = 64 * 1024
+
+
+def _error(status_code: int, error: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"error": error, "detail": detail}
+    if extra:
+        body["extra"] = extra
+    return JSONResponse(status_code=status_code, content=body)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the {limit} byte upload limit")
+
+
+class BodySizeLimit:
+    """Refuse bodies over the limit: at once from Content-Length, or while streaming when it is absent."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes + _MULTIPART_SLACK
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            response = _error(413, "PayloadTooLarge", f"request body exceeds the {self.max_bytes} byte upload limit")
+            await response(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(
+        title="reftrack",
+        version="0.1.0",
+        summary="Audio reference-track analysis: tempo, beats, key, loudness, waveforms.",
+    )
+
+    @app.exception_handler(ServiceError)
+    async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        return _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        name = "PayloadTooLarge" if exc.status_code == 413 else "HTTPError"
+        return _error(exc.status_code, name, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        field = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors})
+
+    app.include_router(track_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        """Database, storage and broker, each checked."""
+        checks: dict[str, str] = {}
+        try:
+            with database.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"error: {exc}"
+        try:
+            get_storage().check()
+            checks["storage"] = "ok"
+        except Exception as exc:
+            checks["storage"] = f"error: {exc}"
+        try:
+            check_broker()
+            checks["broker"] = "ok"
+        except Exception as exc:
+            checks["broker"] = f"error: {exc}"
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse(status_code=200 if healthy else 503,
+                            content={"status": "ok" if healthy else "degraded", "checks": checks})
+
+    return app
+
+
+def create_asgi_app() -> ASGIApp:
+    return BodySizeLimit(create_app(), max_bytes=settings.max_upload_bytes)

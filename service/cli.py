@@ -1,0 +1,241 @@
+"""The ``reftrack`` command: serve, worker, migrate, users, analyze."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from service.config import settings
+
+log = logging.getLogger("reftrack")
+
+LOCAL_USER_EMAIL = "local@reftrack.localhost"
+
+
+def _configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def migrate(url: str | None = None) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    root = Path(__file__).resolve().parent.parent
+    cfg = Config()
+    cfg.set_main_option("script_location", str(root / "migrations"))
+    if url:
+        cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+
+
+def _ensure_local_user() -> str | None:
+    """Create the embedded default's local user on first start; return its new token (shown once)."""
+    from service.db import session_scope
+    from service.user.repository import user_repository
+    from service.user.service import user as user_service
+
+    with session_scope() as session:
+        if user_repository.list(session):
+            return None
+        local = user_service.create(session, email=LOCAL_USER_EMAIL, name="Local producer", role="admin")
+        token = user_service.issue_token(session, user=local).token
+    token_file = settings.token_file
+    token_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    return token
+
+
+def _requeue_unfinished() -> int:
+    """Re-send analyses left queued or running by a previous embedded run (the task is idempotent)."""
+    from sqlalchemy import select
+
+    from service.analysis_run.models import AnalysisRun
+    from service.analysis_run.service import ANALYZE_TASK
+    from service.db import session_scope
+    from service.queue import enqueue
+
+    with session_scope() as session:
+        ids = list(session.scalars(select(AnalysisRun.id).where(AnalysisRun.status.in_(("queued", "running")))))
+        for analysis_id in ids:
+            enqueue(session, ANALYZE_TASK, str(analysis_id))
+    return len(ids)
+
+
+def _worker_argv(extra: Sequence[str] = ()) -> list[str]:
+    from service.queue import ANALYSIS_QUEUE, BULK_QUEUE
+
+    argv = ["worker", "--loglevel=INFO", f"--queues={ANALYSIS_QUEUE},{BULK_QUEUE}"]
+    if settings.worker_concurrency:
+        argv.append(f"--concurrency={settings.worker_concurrency}")
+    return argv + list(extra)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_asgi_app
+
+    if settings.is_sqlite:
+        migrate()
+    token = _ensure_local_user()
+    if token is not None:
+        print(f"Created the local user {LOCAL_USER_EMAIL}. Its API token (also in {settings.token_file}):")
+        print(token, flush=True)
+    elif settings.token_file.exists():
+        print(f"API token for the local user: {settings.token_file}", flush=True)
+
+    worker: subprocess.Popen[bytes] | None = None
+    if settings.embedded_broker and not args.no_worker:
+        requeued = _requeue_unfinished()
+        if requeued:
+            log.info("serve.requeued", extra={"count": requeued})
+        concurrency = settings.worker_concurrency or max(1, (os.cpu_count() or 2) // 2)
+        cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *_worker_argv(),
+               f"--concurrency={concurrency}", "--without-mingle", "--without-gossip"]
+        worker = subprocess.Popen(cmd, start_new_session=True)
+        print(f"Embedded analysis worker started (pid {worker.pid}, concurrency {concurrency})", flush=True)
+    try:
+        uvicorn.run(create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port,
+                    log_level="info")
+    finally:
+        if worker is not None and worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from workers.celery_app import app
+
+    app.worker_main(_worker_argv(args.celery_args))
+    return 0
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    migrate()
+    print("database is at the latest schema revision")
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from service.db import session_scope
+    from service.errors import Conflict
+    from service.user.service import user as user_service
+
+    if settings.is_sqlite:
+        migrate()
+    try:
+        with session_scope() as session:
+            created = user_service.create(session, email=args.email, name=args.name,
+                                          role="admin" if args.admin else "user")
+            token = user_service.issue_token(session, user=created).token
+    except Conflict as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"created user {args.email} ({'admin' if args.admin else 'user'}); API token:")
+    print(token)
+    return 0
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def analyze_file(path: Path) -> dict[str, Any]:
+    """Analyse one local file into the JSON-lines record ``reftrack analyze`` prints."""
+    from analysis import analyze
+    from analysis.errors import AnalysisError
+    from analysis.io import load
+
+    try:
+        decoded = load(path)
+        result = analyze(decoded.samples, sr=decoded.sr)
+    except AnalysisError as exc:
+        return {"path": str(path), "error": str(exc)}
+    except OSError as exc:
+        return {"path": str(path), "error": f"cannot read file: {exc.strerror or exc}"}
+    summary = result.summary()
+    record: dict[str, Any] = {
+        "path": str(path),
+        "duration_s": round(decoded.info.duration_s, 3),
+        "sample_rate": decoded.info.sample_rate,
+        "channels": decoded.info.channels,
+        "format": decoded.info.format,
+        "bpm": round(result.tempo_bpm, 2),
+        "bpm_confidence": round(result.bpm_confidence, 3),
+        "beats": [round(float(b), 3) for b in result.beat_times_s],
+        "key": result.key,
+        "key_confidence": round(result.key_confidence, 3),
+    }
+    for name, value in summary.items():
+        record.setdefault(name, _json_safe(value))
+    return record
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    failures = 0
+    for raw in args.paths:
+        record = analyze_file(Path(raw))
+        failures += "error" in record
+        print(json.dumps(record), flush=True)
+    return 1 if failures and failures == len(args.paths) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reftrack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and, in the embedded default, the analysis worker)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--no-worker", action="store_true", help="do not start the embedded worker")
+    serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser("worker", help="run a Celery analysis worker; extra args go to 'celery worker'")
+    worker.add_argument("celery_args", nargs=argparse.REMAINDER)
+    worker.set_defaults(func=cmd_worker)
+
+    mig = sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
+    mig.set_defaults(func=cmd_migrate)
+
+    users = sub.add_parser("users", help="manage users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    create = users_sub.add_parser("create", help="create a user and print a new API token on the last line")
+    create.add_argument("email")
+    create.add_argument("--name", default=None)
+    create.add_argument("--admin", action="store_true")
+    create.set_defaults(func=cmd_users_create)
+
+    analyze = sub.add_parser("analyze", help="analyse local files, printing one JSON object per line")
+    analyze.add_argument("paths", nargs="+")
+    analyze.set_defaults(func=cmd_analyze)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _configure_logging("WARNING" if args.command == "analyze" else "INFO")
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Settings: one object, read from ``REFTRACK_*`` environment variables (and an optional ``.env``).
+
+With nothing set, reftrack runs the embedded default: a SQLite file and local-disk object storage under
+``REFTRACK_DATA_DIR`` and a Celery worker on the same machine fed through a broker transport that needs no
+server. Setting a database URL, a broker URL and S3 variables selects the production topology.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "minioadmin", "placeholder"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="REFTRACK_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".reftrack")
+
+    database_url: str | None = None
+    database_pool_size: int = 5
+    database_echo: bool = False
+
+    broker_url: str | None = None
+    # Seconds before an unacknowledged Redis/SQS message is handed to another worker; must exceed the
+    # longest analysis, since Celery runs tasks with acks_late.
+    broker_visibility_timeout: int = 3600
+    worker_concurrency: int | None = None
+    task_max_retries: int = 5
+
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "auto"
+    s3_addressing_style: Literal["auto", "path", "virtual"] = "path"
+    s3_connect_timeout: float = 5.0
+    s3_read_timeout: float = 60.0
+    s3_max_attempts: int = 5
+    s3_presign_expiry: int = 3600
+
+    max_upload_bytes: int = Field(default=1 << 30, gt=0)
+    token_ttl_days: int = 365
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.environment == "production" and self.s3_secret_access_key in _PLACEHOLDER_SECRETS:
+            raise ValueError("REFTRACK_S3_SECRET_ACCESS_KEY is a placeholder; set a real secret in production")
+        return self
+
+    @cached_property
+    def resolved_data_dir(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir / 'reftrack.db'}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def uses_s3(self) -> bool:
+        return self.s3_bucket is not None
+
+    @property
+    def embedded_broker(self) -> bool:
+        """True when no broker server is configured and the filesystem transport carries the tasks."""
+        return not self.broker_url
+
+    @property
+    def celery_broker_url(self) -> str:
+        return self.broker_url or "filesystem://"
+
+    @property
+    def queue_dir(self) -> Path:
+        return self.resolved_data_dir / "queue"
+
+    @property
+    def storage_dir(self) -> Path:
+        return self.resolved_data_dir / "objects"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.resolved_data_dir / "tmp"
+
+    @property
+    def token_file(self) -> Path:
+        return self.resolved_data_dir / "token"
+
+
+def get_settings() -> Settings:
+    return settings
+
+
+settings = Settings()

@@ -1,0 +1,167 @@
+"""Engine, sessions and the single transaction boundary.
+
+``session_scope()`` (workers, CLI) and ``get_session`` (API) commit on success and roll back on any
+exception. Services only ``flush()``. Work that must happen only once the transaction is durable (sending a
+Celery task) or only if it is abandoned (deleting an object already written to storage) is registered on
+the session with :func:`after_commit` / :func:`after_rollback`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from service.config import Settings, settings
+
+log = logging.getLogger(__name__)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {dict[str, Any]: JSON, datetime: DateTime(timezone=True)}
+
+
+class IdMixin:
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+
+
+class CreatedMixin:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
+
+
+class TimestampMixin(CreatedMixin):
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, nullable=False)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets the API read while the embedded worker writes; busy_timeout waits out short write locks.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def build_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def ensure_data_dir(cfg: Settings) -> None:
+    if cfg.is_sqlite:
+        cfg.resolved_data_dir.mkdir(parents=True, exist_ok=True)
+
+
+class Database:
+    """Lazily built engine and session factory, so importing the app never touches the database."""
+
+    def __init__(self, cfg: Settings) -> None:
+        self._settings = cfg
+        self._engine: Engine | None = None
+        self._factory: sessionmaker[Session] | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            ensure_data_dir(self._settings)
+            self._engine = build_engine(
+                self._settings.sqlalchemy_url,
+                echo=self._settings.database_echo,
+                pool_size=self._settings.database_pool_size,
+            )
+        return self._engine
+
+    def session(self) -> Session:
+        if self._factory is None:
+            self._factory = sessionmaker(bind=self.engine, expire_on_commit=False)
+        return self._factory()
+
+    def dispose(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+        self._engine = None
+        self._factory = None
+
+
+database = Database(settings)
+
+_COMMIT_HOOKS = "reftrack.after_commit"
+_ROLLBACK_HOOKS = "reftrack.after_rollback"
+
+
+def after_commit(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once the session's transaction has committed (dropped on rollback)."""
+    session.info.setdefault(_COMMIT_HOOKS, []).append(hook)
+
+
+def after_rollback(session: Session, hook: Callable[[], None]) -> None:
+    """Run ``hook`` if the session's transaction is rolled back (dropped on commit)."""
+    session.info.setdefault(_ROLLBACK_HOOKS, []).append(hook)
+
+
+def _run_hooks(session: Session, key: str) -> None:
+    hooks: list[Callable[[], None]] = session.info.pop(key, [])
+    session.info.pop(_ROLLBACK_HOOKS if key == _COMMIT_HOOKS else _COMMIT_HOOKS, None)
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:
+            # The transaction outcome is final; a failing hook must not turn it into an error response.
+            log.exception("db.hook.failed", extra={"hook": key})
+
+
+def commit(session: Session) -> None:
+    """Commit and run the after-commit hooks. The only place, with ``rollback``, that ends a transaction."""
+    session.commit()
+    _run_hooks(session, _COMMIT_HOOKS)
+
+
+def rollback(session: Session) -> None:
+    session.rollback()
+    _run_hooks(session, _ROLLBACK_HOOKS)
+
+
+@contextmanager
+def session_scope(factory: Callable[[], Session] | None = None) -> Iterator[Session]:
+    session = (factory or database.session)()
+    try:
+        yield session
+        commit(session)
+    except BaseException:
+        rollback(session)
+        raise
+    finally:
+        session.close()
+
+
+def get_session() -> Iterator[Session]:
+    with session_scope() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -1,0 +1,59 @@
+"""Service errors. One handler renders every one as ``{"error": <class>, "detail": <message>}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str, *, status_code: int | None = None, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if status_code is not None:
+            self.status_code = status_code
+        self.extra = extra
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class Conflict(ServiceError):
+    status_code = 409
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+
+
+class UnprocessableAudio(ServiceError):
+    status_code = 422
+
+
+class StorageUnavailable(ServiceError):
+    status_code = 503
+
+
+def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route, so OpenAPI lists the errors it can return."""
+    from service.schemas import ErrorRead
+
+    return {err.status_code: {"model": ErrorRead, "description": err.__name__} for err in errors}

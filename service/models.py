@@ -1,0 +1,29 @@
+"""Every ORM model, imported in one place for Alembic and for relationship resolution."""
+
+from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.annotation.models import TrackAnnotation, TrackRegion
+from service.audit.models import AuditLog
+from service.db import Base
+from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
+from service.outbox.models import OutboxEvent
+from service.reference.models import UserReference
+from service.track.models import ReferenceTrack
+from service.user.models import ApiSession, User
+
+__all__ = [
+    "AnalysisEvent",
+    "AnalysisRun",
+    "ApiSession",
+    "AuditLog",
+    "Base",
+    "FrameData",
+    "FrameManifest",
+    "ListeningPromptPreset",
+    "ListeningPromptTemplate",
+    "OutboxEvent",
+    "ReferenceTrack",
+    "TrackAnnotation",
+    "TrackRegion",
+    "User",
+    "UserReference",
+]

@@ -1,0 +1,26 @@
+"""The Celery application the workers run: ``celery -A workers.celery_app worker`` (or ``reftrack worker``)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery.signals import worker_process_init
+
+from service.config import settings
+from service.db import database
+from service.queue import make_celery
+from service.storage import set_storage
+
+app = make_celery(settings, name="reftrack")
+app.conf.include = ["workers.tasks"]
+if settings.worker_concurrency:
+    app.conf.worker_concurrency = settings.worker_concurrency
+
+
+@worker_process_init.connect
+def _reset_after_fork(**_: Any) -> None:
+    # Connections and HTTP pools must not be shared with the parent process after fork.
+    database.dispose()
+    set_storage(None)
+    logging.getLogger(__name__).debug("worker.process.init")

@@ -1,0 +1,34 @@
+"""Celery tasks: ids in, one service call, nothing returned."""
+
+from __future__ import annotations
+
+import uuid
+
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy.exc import OperationalError
+
+from service.analysis_run.flows import run_analysis
+from service.config import settings
+from service.db import session_scope
+from service.storage import get_storage
+from workers.base import AnalysisTask
+from workers.celery_app import app
+
+TRANSIENT_ERRORS = (OperationalError, BotoCoreError, ClientError, ConnectionError, TimeoutError, OSError)
+
+
+@app.task(
+    name="track.analyze",
+    base=AnalysisTask,
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=settings.task_max_retries,
+)
+def analyze_track(self: AnalysisTask, analysis_id: str) -> None:
+    """Analyse one track and persist every result (idempotent: a rerun rewrites the same analysis)."""
+    run_analysis(uuid.UUID(analysis_id), session_scope=session_scope, storage=get_storage(),
+                 tmp_dir=settings.tmp_dir)
