@@ -171,8 +171,9 @@ class S3Storage:
     def get_to_path(self, key: str, path: Path) -> None:
         from botocore.exceptions import ClientError
 
+        name = str(_safe_key(key))
         try:
-            self.client.download_file(self.bucket, key, str(path))
+            self.client.download_file(self.bucket, name, str(path))
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise FileNotFoundError(f"object {key!r} not found") from exc
@@ -181,8 +182,9 @@ class S3Storage:
     def get_bytes(self, key: str) -> bytes:
         from botocore.exceptions import ClientError
 
+        name = str(_safe_key(key))
         try:
-            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+            body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
                 raise FileNotFoundError(f"object {key!r} not found") from exc
@@ -192,8 +194,9 @@ class S3Storage:
     def exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError
 
+        name = str(_safe_key(key))
         try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
+            self.client.head_object(Bucket=self.bucket, Key=name)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return False
@@ -201,12 +204,15 @@ class S3Storage:
         return True
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=key)
+        self.client.delete_object(Bucket=self.bucket, Key=str(_safe_key(key)))
 
     def delete_prefix(self, prefix: str) -> int:
+        # A prefix names a folder, as for LocalStorage: "tracks/1/2" must not match "tracks/1/20/...", and an
+        # empty prefix must not match the whole bucket.
+        folder = f"{_safe_key(prefix.rstrip('/'))}/"
         deleted = 0
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
             objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if objects:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
@@ -216,7 +222,7 @@ class S3Storage:
     def url(self, key: str, *, expires_in: int | None = None) -> str | None:
         return self.client.generate_presigned_url(
             "get_object",
-            Params={"Bucket": self.bucket, "Key": key},
+            Params={"Bucket": self.bucket, "Key": str(_safe_key(key))},
             ExpiresIn=expires_in or self.presign_expiry,
         )
 

@@ -70,6 +70,11 @@ def _clean(value: str | None, limit: int) -> str | None:
     return value[:limit] or None
 
 
+def _user_message(exc: Exception, tmp_name: str, filename: str) -> str:
+    """The decoder names the file it read; the user knows it by the name they uploaded."""
+    return str(exc).replace(PurePath(tmp_name).name, PurePath(filename or "upload").name)
+
+
 class TrackService:
     def ingest(
         self,
@@ -103,9 +108,9 @@ class TrackService:
             try:
                 info = probe(Path(tmp.name))
             except UnsupportedAudioError as exc:
-                raise UnsupportedMediaType(f"{filename or 'upload'}: {exc}") from exc
+                raise UnsupportedMediaType(_user_message(exc, tmp.name, filename)) from exc
             except AudioDecodeError as exc:
-                raise UnprocessableAudio(f"{filename or 'upload'}: {exc}") from exc
+                raise UnprocessableAudio(_user_message(exc, tmp.name, filename)) from exc
 
             track_id = uuid.uuid4()
             ext = info.format if info.format in CONTENT_TYPES else (suffix.lstrip(".") or "bin")

@@ -1,0 +1,123 @@
+"""Migrations up and down on SQLite and PostgreSQL, each on a fresh database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from service.db import build_engine
+from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = {
+    "users", "sessions", "reference_tracks", "track_analyses", "analysis_frame_manifests", "analysis_frame_data",
+    "analysis_events", "track_annotations", "track_regions", "listening_prompt_templates",
+    "listening_prompt_presets", "user_references", "audit_log", "outbox",
+}
+USER_OWNED = TABLES - {"users", "listening_prompt_templates", "audit_log", "outbox"}
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'fresh.db'}"
+        return
+    skip_without_postgres()
+    url = create_postgres_database()
+    yield url
+    drop_postgres_database(url)
+
+
+def test_upgrade_creates_schema_and_seeds_prompts(fresh_url: str) -> None:
+    # when
+    command.upgrade(alembic_config(fresh_url), "head")
+    # then
+    engine = build_engine(fresh_url)
+    inspector = inspect(engine)
+    assert set(inspector.get_table_names()) == TABLES | {"alembic_version"}
+    for table in USER_OWNED:
+        columns = {c["name"] for c in inspector.get_columns(table)}
+        assert "user_id" in columns, table
+        fks = inspector.get_foreign_keys(table)
+        indexed = {tuple(ix["column_names"])[0] for ix in inspector.get_indexes(table)}
+        for fk in fks:
+            assert fk["constrained_columns"][0] in indexed, (table, fk["constrained_columns"])
+    with engine.connect() as conn:
+        templates = conn.execute(text("SELECT count(*), count(DISTINCT category) FROM listening_prompt_templates"))
+        assert tuple(templates.one()) == (24, 8)
+        head = ScriptDirectory.from_config(alembic_config(fresh_url)).get_current_head()
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == head
+    engine.dispose()
+
+
+def test_downgrade_to_base_removes_everything_and_upgrade_again_works(fresh_url: str) -> None:
+    # given
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, "head")
+    # when
+    command.downgrade(cfg, "base")
+    # then
+    engine = build_engine(fresh_url)
+    assert set(inspect(engine).get_table_names()) == {"alembic_version"}
+    engine.dispose()
+    command.upgrade(cfg, "head")
+    engine = build_engine(fresh_url)
+    assert set(inspect(engine).get_table_names()) == TABLES | {"alembic_version"}
+    engine.dispose()
+
+
+def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
+    # given: a user with a track, an analysis, frames, events, an annotation and a region
+    command.upgrade(alembic_config(fresh_url), "head")
+    engine = build_engine(fresh_url)
+    ids = {name: f"00000000-0000-0000-0000-00000000000{i}" for i, name in enumerate(
+        ["user", "track", "analysis", "manifest", "chunk", "event", "annotation", "region"], start=1)}
+    now = "2026-01-01 00:00:00+00:00"
+    statements = [
+        ("INSERT INTO users (id, email, role, is_active, created_at, updated_at) "
+         "VALUES (:user, 'a@b.c', 'user', true, :now, :now)"),
+        ("INSERT INTO reference_tracks (id, user_id, title, r2_key, size_bytes, content_sha256, metadata, "
+         "is_reference, is_user_upload, created_at, updated_at) "
+         "VALUES (:track, :user, 't', 'k', 1, 'h', '{}', true, false, :now, :now)"),
+        ("INSERT INTO track_analyses (id, track_id, user_id, analysis_type, status, parameters, attempts, "
+         "created_at) VALUES (:analysis, :track, :user, 'full', 'queued', '{}', 0, :now)"),
+        ("INSERT INTO analysis_frame_manifests (id, analysis_id, user_id, feature, frame_rate, hop_seconds, "
+         "n_frames, dimensions, dtype, encoding, chunk_frames, n_chunks, created_at) "
+         "VALUES (:manifest, :analysis, :user, 'rms', 43.0, 0.023, 1, 1, 'float16', 'float16-le', 2048, 1, :now)"),
+        ("INSERT INTO analysis_frame_data (id, manifest_id, user_id, chunk_index, start_frame, n_frames, data) "
+         "VALUES (:chunk, :manifest, :user, 0, 0, 1, :blob)"),
+        ("INSERT INTO analysis_events (id, analysis_id, track_id, user_id, event_type, time_seconds) "
+         "VALUES (:event, :analysis, :track, :user, 'beat', 0.5)"),
+        ("INSERT INTO track_annotations (id, track_id, user_id, start_time_seconds, annotation_type, tags, "
+         "created_at, updated_at) VALUES (:annotation, :track, :user, 1.0, 'note', '[]', :now, :now)"),
+        ("INSERT INTO track_regions (id, track_id, user_id, name, start_time_seconds, end_time_seconds, "
+         "region_type, is_favorite, sort_order, created_at, updated_at) "
+         "VALUES (:region, :track, :user, 'r', 0.0, 1.0, 'loop', false, 0, :now, :now)"),
+    ]
+    params = {k: v if engine.dialect.name == "postgresql" else v.replace("-", "") for k, v in ids.items()}
+    with engine.begin() as conn:
+        for statement in statements:
+            conn.execute(text(statement), {**params, "now": now, "blob": b"\x00\x00"})
+    # when
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM reference_tracks WHERE id = :track"), params)
+    # then
+    with engine.connect() as conn:
+        for table in ["track_analyses", "analysis_frame_manifests", "analysis_frame_data", "analysis_events",
+                      "track_annotations", "track_regions"]:
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
+    engine.dispose()
