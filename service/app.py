@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
-from fastapi import HTTPException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -118,8 +117,9 @@ def create_app() -> FastAPI:
         except Exception as exc:
             checks["broker"] = f"error: {exc}"
         healthy = all(v == "ok" for v in checks.values())
-        return JSONResponse(status_code=200 if healthy else 503,
-                            content={"status": "ok" if healthy else "degraded", "checks": checks})
+        return JSONResponse(
+            status_code=200 if healthy else 503, content={"status": "ok" if healthy else "degraded", "checks": checks}
+        )
 
     return app
 

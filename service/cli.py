@@ -102,13 +102,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if requeued:
             log.info("serve.requeued", extra={"count": requeued})
         concurrency = settings.worker_concurrency or max(1, (os.cpu_count() or 2) // 2)
-        cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", *_worker_argv(),
-               f"--concurrency={concurrency}", "--without-mingle", "--without-gossip"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.celery_app",
+            *_worker_argv(),
+            f"--concurrency={concurrency}",
+            "--without-mingle",
+            "--without-gossip",
+        ]
         worker = subprocess.Popen(cmd, start_new_session=True)
         print(f"Embedded analysis worker started (pid {worker.pid}, concurrency {concurrency})", flush=True)
     try:
-        uvicorn.run(create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port,
-                    log_level="info")
+        uvicorn.run(
+            create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port, log_level="info"
+        )
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
@@ -141,8 +151,9 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         migrate()
     try:
         with session_scope() as session:
-            created = user_service.create(session, email=args.email, name=args.name,
-                                          role="admin" if args.admin else "user")
+            created = user_service.create(
+                session, email=args.email, name=args.name, role="admin" if args.admin else "user"
+            )
             token = user_service.issue_token(session, user=created).token
     except Conflict as exc:
         print(f"error: {exc.message}", file=sys.stderr)

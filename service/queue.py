@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu.entity import Queue
 from sqlalchemy.orm import Session
 
 from service.config import Settings, settings

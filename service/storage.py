@@ -20,6 +20,7 @@ from service.errors import StorageUnavailable
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 _COPY_CHUNK = 1 << 20
 
@@ -213,7 +214,7 @@ class S3Storage:
         deleted = 0
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
-            objects = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            objects: list[ObjectIdentifierTypeDef] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if objects:
                 self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
                 deleted += len(objects)

@@ -9,8 +9,10 @@ _DATA_DIR = tempfile.mkdtemp(prefix="reftrack-tests-")
 os.environ["REFTRACK_DATA_DIR"] = _DATA_DIR
 os.environ["REFTRACK_ENVIRONMENT"] = "test"
 for _name in list(os.environ):
-    if _name.startswith("REFTRACK_") and _name not in ("REFTRACK_DATA_DIR", "REFTRACK_ENVIRONMENT") and not (
-        _name.startswith("REFTRACK_TEST_")
+    if (
+        _name.startswith("REFTRACK_")
+        and _name not in ("REFTRACK_DATA_DIR", "REFTRACK_ENVIRONMENT")
+        and not (_name.startswith("REFTRACK_TEST_"))
     ):
         del os.environ[_name]
 

@@ -16,9 +16,20 @@ from tests.fixtures.database import create_postgres_database, drop_postgres_data
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
-    "users", "sessions", "reference_tracks", "track_analyses", "analysis_frame_manifests", "analysis_frame_data",
-    "analysis_events", "track_annotations", "track_regions", "listening_prompt_templates",
-    "listening_prompt_presets", "user_references", "audit_log", "outbox",
+    "users",
+    "sessions",
+    "reference_tracks",
+    "track_analyses",
+    "analysis_frame_manifests",
+    "analysis_frame_data",
+    "analysis_events",
+    "track_annotations",
+    "track_regions",
+    "listening_prompt_templates",
+    "listening_prompt_presets",
+    "user_references",
+    "audit_log",
+    "outbox",
 }
 USER_OWNED = TABLES - {"users", "listening_prompt_templates", "audit_log", "outbox"}
 
@@ -52,7 +63,7 @@ def test_upgrade_creates_schema_and_seeds_prompts(fresh_url: str) -> None:
         columns = {c["name"] for c in inspector.get_columns(table)}
         assert "user_id" in columns, table
         fks = inspector.get_foreign_keys(table)
-        indexed = {tuple(ix["column_names"])[0] for ix in inspector.get_indexes(table)}
+        indexed = {next(iter(ix["column_names"])) for ix in inspector.get_indexes(table)}
         for fk in fks:
             assert fk["constrained_columns"][0] in indexed, (table, fk["constrained_columns"])
     with engine.connect() as conn:
@@ -83,29 +94,49 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
     # given: a user with a track, an analysis, frames, events, an annotation and a region
     command.upgrade(alembic_config(fresh_url), "head")
     engine = build_engine(fresh_url)
-    ids = {name: f"00000000-0000-0000-0000-00000000000{i}" for i, name in enumerate(
-        ["user", "track", "analysis", "manifest", "chunk", "event", "annotation", "region"], start=1)}
+    ids = {
+        name: f"00000000-0000-0000-0000-00000000000{i}"
+        for i, name in enumerate(
+            ["user", "track", "analysis", "manifest", "chunk", "event", "annotation", "region"], start=1
+        )
+    }
     now = "2026-01-01 00:00:00+00:00"
     statements = [
-        ("INSERT INTO users (id, email, role, is_active, created_at, updated_at) "
-         "VALUES (:user, 'a@b.c', 'user', true, :now, :now)"),
-        ("INSERT INTO reference_tracks (id, user_id, title, r2_key, size_bytes, content_sha256, metadata, "
-         "is_reference, is_user_upload, created_at, updated_at) "
-         "VALUES (:track, :user, 't', 'k', 1, 'h', '{}', true, false, :now, :now)"),
-        ("INSERT INTO track_analyses (id, track_id, user_id, analysis_type, status, parameters, attempts, "
-         "created_at) VALUES (:analysis, :track, :user, 'full', 'queued', '{}', 0, :now)"),
-        ("INSERT INTO analysis_frame_manifests (id, analysis_id, user_id, feature, frame_rate, hop_seconds, "
-         "n_frames, dimensions, dtype, encoding, chunk_frames, n_chunks, created_at) "
-         "VALUES (:manifest, :analysis, :user, 'rms', 43.0, 0.023, 1, 1, 'float16', 'float16-le', 2048, 1, :now)"),
-        ("INSERT INTO analysis_frame_data (id, manifest_id, user_id, chunk_index, start_frame, n_frames, data) "
-         "VALUES (:chunk, :manifest, :user, 0, 0, 1, :blob)"),
-        ("INSERT INTO analysis_events (id, analysis_id, track_id, user_id, event_type, time_seconds) "
-         "VALUES (:event, :analysis, :track, :user, 'beat', 0.5)"),
-        ("INSERT INTO track_annotations (id, track_id, user_id, start_time_seconds, annotation_type, tags, "
-         "created_at, updated_at) VALUES (:annotation, :track, :user, 1.0, 'note', '[]', :now, :now)"),
-        ("INSERT INTO track_regions (id, track_id, user_id, name, start_time_seconds, end_time_seconds, "
-         "region_type, is_favorite, sort_order, created_at, updated_at) "
-         "VALUES (:region, :track, :user, 'r', 0.0, 1.0, 'loop', false, 0, :now, :now)"),
+        (
+            "INSERT INTO users (id, email, role, is_active, created_at, updated_at) "
+            "VALUES (:user, 'a@b.c', 'user', true, :now, :now)"
+        ),
+        (
+            "INSERT INTO reference_tracks (id, user_id, title, r2_key, size_bytes, content_sha256, metadata, "
+            "is_reference, is_user_upload, created_at, updated_at) "
+            "VALUES (:track, :user, 't', 'k', 1, 'h', '{}', true, false, :now, :now)"
+        ),
+        (
+            "INSERT INTO track_analyses (id, track_id, user_id, analysis_type, status, parameters, attempts, "
+            "created_at) VALUES (:analysis, :track, :user, 'full', 'queued', '{}', 0, :now)"
+        ),
+        (
+            "INSERT INTO analysis_frame_manifests (id, analysis_id, user_id, feature, frame_rate, hop_seconds, "
+            "n_frames, dimensions, dtype, encoding, chunk_frames, n_chunks, created_at) "
+            "VALUES (:manifest, :analysis, :user, 'rms', 43.0, 0.023, 1, 1, 'float16', 'float16-le', 2048, 1, :now)"
+        ),
+        (
+            "INSERT INTO analysis_frame_data (id, manifest_id, user_id, chunk_index, start_frame, n_frames, data) "
+            "VALUES (:chunk, :manifest, :user, 0, 0, 1, :blob)"
+        ),
+        (
+            "INSERT INTO analysis_events (id, analysis_id, track_id, user_id, event_type, time_seconds) "
+            "VALUES (:event, :analysis, :track, :user, 'beat', 0.5)"
+        ),
+        (
+            "INSERT INTO track_annotations (id, track_id, user_id, start_time_seconds, annotation_type, tags, "
+            "created_at, updated_at) VALUES (:annotation, :track, :user, 1.0, 'note', '[]', :now, :now)"
+        ),
+        (
+            "INSERT INTO track_regions (id, track_id, user_id, name, start_time_seconds, end_time_seconds, "
+            "region_type, is_favorite, sort_order, created_at, updated_at) "
+            "VALUES (:region, :track, :user, 'r', 0.0, 1.0, 'loop', false, 0, :now, :now)"
+        ),
     ]
     params = {k: v if engine.dialect.name == "postgresql" else v.replace("-", "") for k, v in ids.items()}
     with engine.begin() as conn:
@@ -116,8 +147,14 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
         conn.execute(text("DELETE FROM reference_tracks WHERE id = :track"), params)
     # then
     with engine.connect() as conn:
-        for table in ["track_analyses", "analysis_frame_manifests", "analysis_frame_data", "analysis_events",
-                      "track_annotations", "track_regions"]:
+        for table in [
+            "track_analyses",
+            "analysis_frame_manifests",
+            "analysis_frame_data",
+            "analysis_events",
+            "track_annotations",
+            "track_regions",
+        ]:
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
     engine.dispose()

@@ -17,8 +17,9 @@ log = logging.getLogger(__name__)
 class AnalysisTask(Task):  # type: ignore[misc]
     """A task whose first argument is an analysis id: when it finally fails, the analysis is marked failed."""
 
-    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any],
-                   einfo: Any) -> None:
+    def on_failure(
+        self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
+    ) -> None:
         analysis_id = args[0] if args else kwargs.get("analysis_id")
         if analysis_id is None:
             return

@@ -30,5 +30,4 @@ TRANSIENT_ERRORS = (OperationalError, BotoCoreError, ClientError, ConnectionErro
 )
 def analyze_track(self: AnalysisTask, analysis_id: str) -> None:
     """Analyse one track and persist every result (idempotent: a rerun rewrites the same analysis)."""
-    run_analysis(uuid.UUID(analysis_id), session_scope=session_scope, storage=get_storage(),
-                 tmp_dir=settings.tmp_dir)
+    run_analysis(uuid.UUID(analysis_id), session_scope=session_scope, storage=get_storage(), tmp_dir=settings.tmp_dir)

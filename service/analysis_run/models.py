@@ -41,9 +41,7 @@ class FrameManifest(IdMixin, CreatedMixin, Base):
     __tablename__ = "analysis_frame_manifests"
     __table_args__ = (UniqueConstraint("analysis_id", "feature"),)
 
-    analysis_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True
-    )
+    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     feature: Mapped[str] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(32))
@@ -78,9 +76,7 @@ class AnalysisEvent(IdMixin, Base):
     __tablename__ = "analysis_events"
     __table_args__ = (Index(None, "analysis_id", "event_type", "time_seconds"),)
 
-    analysis_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True
-    )
+    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True)
     track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reference_tracks.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     event_type: Mapped[str] = mapped_column(String(32))

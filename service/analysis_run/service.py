@@ -104,7 +104,7 @@ class AnalysisRunService:
         self._write_frames(session, run=run, result=result)
         self._write_events(session, run=run, result=result)
 
-        summary = result.summary()
+        summary: dict[str, Any] = dict(result.summary())
         summary["source"] = {
             "format": info.format,
             "codec": info.codec,

@@ -94,9 +94,7 @@ def get_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Tr
     return _read(track, latest)
 
 
-@router.get(
-    "/{track_id}/analysis", response_model=AnalysisRead, responses=error_responses(Unauthorized, NotFound)
-)
+@router.get("/{track_id}/analysis", response_model=AnalysisRead, responses=error_responses(Unauthorized, NotFound))
 def get_track_analysis(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AnalysisRead:
     """The latest analysis of a track: status, summary results, or the error that stopped it."""
     track = track_repository.get(session, user_id=user.id, track_id=track_id)
@@ -108,9 +106,7 @@ def get_track_analysis(track_id: uuid.UUID, session: SessionDep, user: CurrentUs
     return AnalysisRead.model_validate(latest)
 
 
-@router.delete(
-    "/{track_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized, NotFound)
-)
+@router.delete("/{track_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized, NotFound))
 def delete_track(
     request: Request, track_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> Response:

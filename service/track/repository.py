@@ -16,9 +16,7 @@ class TrackRepository:
         return session.scalars(stmt).one_or_none()
 
     def get_by_sha256(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> ReferenceTrack | None:
-        stmt = select(ReferenceTrack).where(
-            ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256
-        )
+        stmt = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256)
         return session.scalars(stmt).one_or_none()
 
     def list(

@@ -173,8 +173,14 @@ class TrackService:
             topic="track.deleted",
             payload={"track_id": str(track_id), "user_id": str(user.id), "objects": keys, "prefix": prefix},
         )
-        audit_service.record(session, user_id=user.id, action="track.deleted", target_type="track",
-                             target_id=str(track_id), ip_address=ip_address)
+        audit_service.record(
+            session,
+            user_id=user.id,
+            action="track.deleted",
+            target_type="track",
+            target_id=str(track_id),
+            ip_address=ip_address,
+        )
         session.flush()
 
         def remove_objects() -> None:

@@ -65,8 +65,14 @@ class UserService:
         )
         session.add(api_session)
         session.flush()
-        audit_service.record(session, user_id=user.id, action="token.issued", target_type="session",
-                             target_id=str(api_session.id), ip_address=ip_address)
+        audit_service.record(
+            session,
+            user_id=user.id,
+            action="token.issued",
+            target_type="session",
+            target_id=str(api_session.id),
+            ip_address=ip_address,
+        )
         return IssuedToken(token=token, api_session=api_session)
 
     def authenticate(self, session: Session, *, token: str) -> User:

@@ -48,7 +48,9 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def upload(client: TestClient, account: Account, path: Path, **fields: str) -> tuple[int, dict]:
     with path.open("rb") as fh:
         response = client.post(
-            "/v1/tracks", headers=account.headers, files={"file": (path.name, fh, "application/octet-stream")},
+            "/v1/tracks",
+            headers=account.headers,
+            files={"file": (path.name, fh, "application/octet-stream")},
             data=fields,
         )
     return response.status_code, response.json()
@@ -64,8 +66,12 @@ def count(session: Session, model: type) -> int:
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_upload_every_format_is_accepted_and_queued(
-    client: TestClient, alice: Account, audio_files: dict[str, Path], local_storage: LocalStorage,
-    session: Session, fmt: str,
+    client: TestClient,
+    alice: Account,
+    audio_files: dict[str, Path],
+    local_storage: LocalStorage,
+    session: Session,
+    fmt: str,
 ) -> None:
     # given
     path = audio_files[fmt]
@@ -132,8 +138,15 @@ def test_same_bytes_from_two_users_are_two_tracks(
     ],
 )
 def test_bad_audio_is_refused_and_nothing_is_stored(
-    client: TestClient, alice: Account, audio_files: dict[str, Path], local_storage: LocalStorage,
-    session: Session, name: str, status: int, error: str, detail: str,
+    client: TestClient,
+    alice: Account,
+    audio_files: dict[str, Path],
+    local_storage: LocalStorage,
+    session: Session,
+    name: str,
+    status: int,
+    error: str,
+    detail: str,
 ) -> None:
     # when
     code, body = upload(client, alice, audio_files[name])
@@ -147,8 +160,11 @@ def test_bad_audio_is_refused_and_nothing_is_stored(
 
 
 def test_oversized_body_is_refused_with_413(
-    session_factory: Callable[[], Session], local_storage: LocalStorage, alice: Account,
-    audio_files: dict[str, Path], session: Session,
+    session_factory: Callable[[], Session],
+    local_storage: LocalStorage,
+    alice: Account,
+    audio_files: dict[str, Path],
+    session: Session,
 ) -> None:
     # given: a limit well under the file's size (the limit allows 64 KiB of multipart framing on top)
     size = audio_files["wav"].stat().st_size
@@ -200,7 +216,7 @@ def test_list_and_get_show_only_your_tracks(
     # given
     _, first = upload(client, alice, audio_files["wav"])
     _, second = upload(client, alice, audio_files["other"])
-    _, bobs = upload(client, bob, audio_files["flac"])
+    upload(client, bob, audio_files["flac"])
     # when
     listing = client.get("/v1/tracks", headers=alice.headers).json()
     one = client.get(f"/v1/tracks/{first['id']}", headers=alice.headers)
@@ -217,8 +233,12 @@ def test_list_and_get_show_only_your_tracks(
 
 
 def test_another_users_track_is_a_404_everywhere(
-    client: TestClient, alice: Account, bob: Account, audio_files: dict[str, Path],
-    local_storage: LocalStorage, session: Session,
+    client: TestClient,
+    alice: Account,
+    bob: Account,
+    audio_files: dict[str, Path],
+    local_storage: LocalStorage,
+    session: Session,
 ) -> None:
     # given
     _, track = upload(client, alice, audio_files["wav"])
