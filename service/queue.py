@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 from sqlalchemy.orm import Session
 
 from service.config import Settings, settings
@@ -38,7 +38,11 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_default_queue": ANALYSIS_QUEUE,
-        "task_queues": (Queue(ANALYSIS_QUEUE), Queue(BULK_QUEUE)),
+        # Each queue gets its own exchange and routing key: queues left to Celery's defaults all bind to the
+        # default exchange and key, and every message would then be delivered to each of them.
+        "task_queues": tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (ANALYSIS_QUEUE, BULK_QUEUE)),
+        "task_default_exchange": ANALYSIS_QUEUE,
+        "task_default_routing_key": ANALYSIS_QUEUE,
         "task_routes": {"track.analyze": {"queue": ANALYSIS_QUEUE}},
         "worker_hijack_root_logger": False,
         "broker_heartbeat": 0 if cfg.embedded_broker else 60,

@@ -296,3 +296,33 @@ def test_missing_file_field_is_a_validation_error(client: TestClient, alice: Acc
     assert response.status_code == 422
     assert response.json()["error"] == "ValidationError"
     assert response.json()["detail"] == "file: Field required"
+
+
+def queued_analysis_ids() -> list[str]:
+    """Analysis ids of the track.analyze messages waiting in the embedded broker's folder."""
+    import base64
+    import json
+
+    from service.config import settings
+
+    ids = []
+    for message in sorted(settings.queue_dir.glob("*.msg")):
+        envelope = json.loads(message.read_text())
+        if envelope["headers"].get("task") == "track.analyze":
+            args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+            ids.append(args[0])
+    return ids
+
+
+def test_analysis_is_enqueued_once_after_commit_and_never_for_refused_uploads(
+    client: TestClient, alice: Account, audio_files: dict[str, Path]
+) -> None:
+    # given
+    before = queued_analysis_ids()
+    # when
+    _, track = upload(client, alice, audio_files["wav"])
+    upload(client, alice, audio_files["wav"])
+    upload(client, alice, audio_files["fake"])
+    # then
+    added = [i for i in queued_analysis_ids() if i not in before]
+    assert added == [track["analysis"]["id"]]
