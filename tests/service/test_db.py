@@ -28,12 +28,17 @@ def test_commit_runs_commit_hooks_only(session_factory: Callable[[], Session], s
 def test_rollback_runs_rollback_hooks_only(session_factory: Callable[[], Session], session: Session) -> None:
     # given
     calls: list[str] = []
+
+    def failing_unit_of_work() -> None:
+        with session_scope(session_factory) as s:
+            s.add(User(email="hooks@example.com"))
+            after_commit(s, lambda: calls.append("commit"))
+            after_rollback(s, lambda: calls.append("rollback"))
+            raise RuntimeError("boom")
+
     # when
-    with pytest.raises(RuntimeError, match="boom"), session_scope(session_factory) as s:
-        s.add(User(email="hooks@example.com"))
-        after_commit(s, lambda: calls.append("commit"))
-        after_rollback(s, lambda: calls.append("rollback"))
-        raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"):
+        failing_unit_of_work()
     # then
     assert calls == ["rollback"]
     assert session.scalar(select(func.count()).select_from(User)) == 0
