@@ -63,6 +63,7 @@ class LocalStorage:
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
+            self._prune(target.parent)
             raise
 
     def put_bytes(self, key: str, data: bytes, *, content_type: str | None = None) -> None:
@@ -216,7 +217,12 @@ class S3Storage:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=folder):
             objects: list[ObjectIdentifierTypeDef] = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
             if objects:
-                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+                response = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": objects, "Quiet": True})
+                if errors := response.get("Errors"):
+                    first = errors[0]
+                    raise OSError(
+                        f"could not delete {len(errors)} objects, e.g. {first.get('Key')}: {first.get('Message')}"
+                    )
                 deleted += len(objects)
         return deleted
 
