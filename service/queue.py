@@ -24,6 +24,7 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         transport_options = {
             "data_folder_in": folder,
             "data_folder_out": folder,
+            "control_folder": str(cfg.queue_dir / "control"),
             "store_processed": False,
         }
     return {

@@ -1,0 +1,404 @@
+"""Result types of the analysis package.
+
+Conventions used by every type here:
+
+- times and durations are in seconds (``*_s``), rates in hertz, tempi in beats per minute (``*_bpm``);
+- multichannel sample arrays are channels-first, ``(channels, n_samples)``, ``float32`` in ``[-1, 1]``;
+- frame features are ``(n_frames, dims)`` ``float32`` arrays; frame ``i`` is centred on ``i * hop_s`` seconds;
+- all dataclasses are frozen: treat their arrays as read-only.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis._typing import Float32Array, Float64Array, FloatArray, Int8Array, Int16Array
+from analysis.errors import AnalysisParameterError
+
+__all__ = [
+    "EVENT_TYPES",
+    "AudioInfo",
+    "DecodedAudio",
+    "Event",
+    "FeatureSeries",
+    "JSONScalar",
+    "TrackAnalysis",
+    "WaveformPeaks",
+]
+
+JSONScalar = str | int | float | bool | None
+
+EVENT_TYPES: frozenset[str] = frozenset({"beat", "downbeat", "onset", "section"})
+
+_DAT_HEADER = struct.Struct("<iIiiIi")
+_DAT_VERSION = 2
+_DAT_FLAG_8BIT = 0x1
+
+
+@dataclass(frozen=True, slots=True)
+class AudioInfo:
+    """Container-level description of an audio file, as returned by :func:`analysis.io.probe`.
+
+    Attributes
+    ----------
+    format : str
+        Lower-case container name: ``"wav"``, ``"aiff"``, ``"flac"``, ``"ogg"``, ``"mp3"``, ``"m4a"``, ``"mp4"``,
+        or the FFmpeg demuxer name for anything rarer.
+    codec : str
+        Lower-case codec name: ``"pcm_16"``, ``"pcm_24"``, ``"pcm_32"``, ``"pcm_u8"``, ``"pcm_8"``, ``"float"``,
+        ``"double"``, ``"flac"``, ``"vorbis"``, ``"opus"``, ``"mp3"``, ``"aac"``, ``"alac"``, ...
+    sample_rate : int
+        Sampling rate in Hz.
+    channels : int
+        Number of channels.
+    frames : int
+        Number of sample frames (samples per channel).
+    duration_s : float
+        ``frames / sample_rate``.
+    bit_depth : int or None
+        Bits per sample of the stored PCM (``32``/``64`` for float, the source depth for FLAC/ALAC);
+        ``None`` for lossy codecs.
+    """
+
+    format: str
+    codec: str
+    sample_rate: int
+    channels: int
+    frames: int
+    duration_s: float
+    bit_depth: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedAudio:
+    """Decoded samples plus the description of the file they came from.
+
+    Attributes
+    ----------
+    samples : np.ndarray, shape (channels, n_samples), float32
+        The decoded audio at its original rate, in ``[-1, 1]``.
+    sr : int
+        Sampling rate of ``samples`` in Hz.
+    info : AudioInfo
+        What :func:`analysis.io.probe` reports for the file (``info.frames`` may exceed ``n_samples`` when the
+        load was limited with ``max_seconds``).
+    """
+
+    samples: Float32Array
+    sr: int
+    info: AudioInfo
+
+    @property
+    def duration_s(self) -> float:
+        """Duration of the decoded samples in seconds."""
+        return float(self.samples.shape[1]) / float(self.sr)
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSeries:
+    """A frame-wise feature sampled at a fixed hop.
+
+    Attributes
+    ----------
+    name : str
+        Feature identifier, e.g. ``"rms"``, ``"spectral_centroid"``, ``"onset_strength"``, ``"chroma"``.
+    hop_s : float
+        Time between consecutive frames in seconds; frame ``i`` is centred on ``i * hop_s``.
+    values : np.ndarray, shape (n_frames, dims), float32
+        The feature values.
+    unit : str
+        Unit of ``values`` (``"dBFS"``, ``"Hz"``, ``""`` for dimensionless).
+    description : str
+        One-line human-readable description.
+    """
+
+    name: str
+    hop_s: float
+    values: Float32Array
+    unit: str
+    description: str
+
+    @property
+    def n_frames(self) -> int:
+        """Number of frames."""
+        return int(self.values.shape[0])
+
+    @property
+    def dims(self) -> int:
+        """Number of values per frame."""
+        return int(self.values.shape[1])
+
+    def times_s(self) -> Float32Array:
+        """Return the centre time of each frame in seconds, shape ``(n_frames,)``."""
+        return (np.arange(self.n_frames, dtype=np.float64) * self.hop_s).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A point or span on the track's time line.
+
+    Attributes
+    ----------
+    event_type : str
+        One of ``"beat"``, ``"downbeat"``, ``"onset"``, ``"section"``.
+    time_s : float
+        Start time in seconds.
+    duration_s : float or None
+        Length in seconds for spans (sections); ``None`` for instants.
+    value : float or None
+        Strength of the event in ``[0, 1]`` where meaningful (beat and onset strength).
+    label : str or None
+        Free-form label (e.g. a section name).
+    """
+
+    event_type: str
+    time_s: float
+    duration_s: float | None
+    value: float | None
+    label: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class WaveformPeaks:
+    """Min/max waveform overview compatible with BBC audiowaveform (format version 2).
+
+    Attributes
+    ----------
+    sample_rate : int
+        Sampling rate of the source samples in Hz.
+    samples_per_pixel : int
+        Source samples (per channel) summarised by each pixel.
+    channels : int
+        Number of channels.
+    bits : int
+        ``16`` (int16 data) or ``8`` (int8 data).
+    data : np.ndarray, shape (n_pixels, channels, 2), int16 or int8
+        ``data[p, c] = (min, max)`` of channel ``c`` over pixel ``p``; full scale is 32767 (16-bit) or 127 (8-bit).
+    """
+
+    sample_rate: int
+    samples_per_pixel: int
+    channels: int
+    bits: int
+    data: Int16Array | Int8Array
+
+    @property
+    def length(self) -> int:
+        """Number of pixels."""
+        return int(self.data.shape[0])
+
+    @classmethod
+    def from_samples(
+        cls, samples: FloatArray, *, sample_rate: int, samples_per_pixel: int = 256, bits: int = 16
+    ) -> WaveformPeaks:
+        """Compute min/max peaks from float samples.
+
+        Parameters
+        ----------
+        samples : np.ndarray, shape (channels, n_samples) or (n_samples,)
+            Float audio in ``[-1, 1]``; values outside are clipped.
+        sample_rate : int
+            Sampling rate of ``samples`` in Hz (stored in the header only).
+        samples_per_pixel : int
+            Samples per channel summarised by one pixel (> 0). The last pixel covers the remainder.
+        bits : int
+            ``16`` or ``8``.
+
+        Returns
+        -------
+        WaveformPeaks
+            ``ceil(n_samples / samples_per_pixel)`` pixels; zero pixels for empty input.
+
+        Raises
+        ------
+        AnalysisParameterError
+            If ``bits``, ``samples_per_pixel``, ``sample_rate`` or the array shape is invalid.
+        """
+        if bits not in (8, 16):
+            raise AnalysisParameterError(f"bits must be 8 or 16, got {bits}")
+        if samples_per_pixel < 1:
+            raise AnalysisParameterError(f"samples_per_pixel must be >= 1, got {samples_per_pixel}")
+        if sample_rate < 1:
+            raise AnalysisParameterError(f"sample_rate must be >= 1, got {sample_rate}")
+        x = np.asarray(samples)
+        if x.ndim == 1:
+            x = x[np.newaxis, :]
+        if x.ndim != 2 or x.shape[0] < 1:
+            raise AnalysisParameterError(f"samples must have shape (channels, n_samples), got {x.shape}")
+        n_channels, n = x.shape
+        n_pixels = math.ceil(n / samples_per_pixel)
+        scale, dtype = (32767.0, np.int16) if bits == 16 else (127.0, np.int8)
+        data = np.zeros((n_pixels, n_channels, 2), dtype=dtype)
+        full = n // samples_per_pixel
+        if full:
+            blocks = x[:, : full * samples_per_pixel].reshape(n_channels, full, samples_per_pixel)
+            data[:full, :, 0] = _quantise(blocks.min(axis=2).T, scale, dtype)
+            data[:full, :, 1] = _quantise(blocks.max(axis=2).T, scale, dtype)
+        if n_pixels > full:
+            tail = x[:, full * samples_per_pixel :]
+            data[full, :, 0] = _quantise(tail.min(axis=1), scale, dtype)
+            data[full, :, 1] = _quantise(tail.max(axis=1), scale, dtype)
+        return cls(
+            sample_rate=int(sample_rate),
+            samples_per_pixel=int(samples_per_pixel),
+            channels=int(n_channels),
+            bits=bits,
+            data=data,
+        )
+
+    def to_dat(self) -> bytes:
+        """Serialise to the audiowaveform binary format, version 2, little endian.
+
+        Returns
+        -------
+        bytes
+            A 24-byte header (int32 version = 2, uint32 flags with bit 0 set for 8-bit data, int32 sample_rate,
+            int32 samples_per_pixel, uint32 length, int32 channels) followed by ``length * channels`` (min, max)
+            pairs, pixel-major.
+        """
+        flags = _DAT_FLAG_8BIT if self.bits == 8 else 0
+        header = _DAT_HEADER.pack(
+            _DAT_VERSION, flags, self.sample_rate, self.samples_per_pixel, self.length, self.channels
+        )
+        body_dtype = "<i2" if self.bits == 16 else "i1"
+        return header + np.ascontiguousarray(self.data, dtype=body_dtype).tobytes()
+
+    def to_json(self) -> dict[str, JSONScalar | list[int]]:
+        """Serialise to the audiowaveform JSON format, version 2.
+
+        Returns
+        -------
+        dict
+            ``version``, ``channels``, ``sample_rate``, ``samples_per_pixel``, ``bits``, ``length`` and ``data``,
+            a flat list of ints in the same order as :meth:`to_dat`.
+        """
+        return {
+            "version": _DAT_VERSION,
+            "channels": self.channels,
+            "sample_rate": self.sample_rate,
+            "samples_per_pixel": self.samples_per_pixel,
+            "bits": self.bits,
+            "length": self.length,
+            "data": [int(v) for v in self.data.reshape(-1).tolist()],
+        }
+
+
+def _quantise(x: FloatArray, scale: float, dtype: type[np.int16] | type[np.int8]) -> Int16Array | Int8Array:
+    q = np.rint(np.clip(np.asarray(x, dtype=np.float64), -1.0, 1.0) * scale)
+    if dtype is np.int16:
+        return q.astype(np.int16)
+    return q.astype(np.int8)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackAnalysis:
+    """Everything :func:`analysis.analyze` computes for one track.
+
+    Attributes
+    ----------
+    duration_s : float
+        Duration of the analysed samples in seconds.
+    sample_rate : int
+        Sampling rate of the input samples in Hz.
+    channels : int
+        Number of input channels.
+    tempo_bpm : float
+        Global tempo; ``0.0`` when no periodic onsets were found.
+    bpm_confidence : float
+        Salience of the tempo in ``[0, 1]``; ``0.0`` for silence.
+    beat_times_s : np.ndarray, shape (n_beats,), float64
+        Beat positions in seconds, increasing.
+    key : str or None
+        Estimated key such as ``"A minor"`` or ``"C# major"`` (sharps); ``None`` when there is no tonal content.
+    key_confidence : float
+        Confidence of the key in ``[0, 1]``; ``0.0`` when ``key`` is ``None``.
+    features : tuple of FeatureSeries
+        Frame features (``rms``, ``spectral_centroid``, ``onset_strength``, ``chroma``).
+    events : tuple of Event
+        Beat and onset events, sorted by time.
+    waveform : WaveformPeaks
+        Peaks of the original samples.
+    analyzer_version : str
+        Version of the analyzer that produced this result.
+    """
+
+    duration_s: float
+    sample_rate: int
+    channels: int
+    tempo_bpm: float
+    bpm_confidence: float
+    beat_times_s: Float64Array
+    key: str | None
+    key_confidence: float
+    features: tuple[FeatureSeries, ...]
+    events: tuple[Event, ...]
+    waveform: WaveformPeaks
+    analyzer_version: str = ""
+
+    def feature(self, name: str) -> FeatureSeries:
+        """Return the feature series called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Feature name, e.g. ``"rms"``.
+
+        Returns
+        -------
+        FeatureSeries
+            The matching series.
+
+        Raises
+        ------
+        KeyError
+            If no feature has that name.
+        """
+        for series in self.features:
+            if series.name == name:
+                return series
+        raise KeyError(name)
+
+    def summary(self) -> dict[str, JSONScalar]:
+        """Return the scalar results as plain JSON-able Python values.
+
+        Returns
+        -------
+        dict
+            ``duration_s``, ``sample_rate``, ``channels``, ``bpm``, ``bpm_confidence``, ``key``,
+            ``key_confidence``, ``n_beats``, ``n_onsets``, ``rms_db_mean`` (mean of the ``rms`` series in dBFS,
+            ``None`` if it has no frames), ``rms_db_max``, ``spectral_centroid_hz_mean`` (over non-silent frames,
+            ``None`` if none) and ``analyzer_version``. Only ``str``, ``int``, ``float`` and ``None`` values.
+        """
+        rms_mean: float | None = None
+        rms_max: float | None = None
+        centroid_mean: float | None = None
+        names = {series.name for series in self.features}
+        if "rms" in names:
+            rms = self.feature("rms").values[:, 0]
+            if rms.size:
+                rms_mean = round(float(np.mean(rms, dtype=np.float64)), 3)
+                rms_max = round(float(np.max(rms)), 3)
+        if "spectral_centroid" in names:
+            centroid = self.feature("spectral_centroid").values[:, 0]
+            voiced = centroid[centroid > 0.0]
+            if voiced.size:
+                centroid_mean = round(float(np.mean(voiced, dtype=np.float64)), 1)
+        return {
+            "duration_s": float(self.duration_s),
+            "sample_rate": int(self.sample_rate),
+            "channels": int(self.channels),
+            "bpm": float(self.tempo_bpm),
+            "bpm_confidence": float(self.bpm_confidence),
+            "key": self.key,
+            "key_confidence": float(self.key_confidence),
+            "n_beats": len(self.beat_times_s),
+            "n_onsets": sum(1 for event in self.events if event.event_type == "onset"),
+            "rms_db_mean": rms_mean,
+            "rms_db_max": rms_max,
+            "spectral_centroid_hz_mean": centroid_mean,
+            "analyzer_version": self.analyzer_version,
+        }
