@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, Query, Request, Response, status
+from starlette.concurrency import run_in_threadpool
 
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
@@ -11,6 +12,7 @@ from service.auth import CurrentUser
 from service.config import settings
 from service.db import SessionDep
 from service.errors import (
+    BadRequest,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -24,6 +26,7 @@ from service.track.repository import track_repository
 from service.track.schemas import TrackList, TrackRead
 from service.track.service import TrackFields
 from service.track.service import track as track_service
+from service.upload import receive_upload
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 
@@ -35,40 +38,51 @@ def _read(track: ReferenceTrack, analysis: object | None) -> TrackRead:
     return read
 
 
+_UPLOAD_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary", "description": "wav, aiff, flac, mp3, ogg or m4a"},
+                    "title": {"type": "string", "description": "defaults to the file name"},
+                    "artist": {"type": "string"},
+                    "album": {"type": "string"},
+                    "genre": {"type": "string"},
+                },
+            }
+        }
+    },
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=TrackRead,
+    openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
         200: {"model": TrackRead, "description": "The same bytes were uploaded before: the existing track"},
-        **error_responses(Unauthorized, PayloadTooLarge, UnsupportedMediaType, UnprocessableAudio),
+        **error_responses(BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, UnprocessableAudio),
     },
 )
-def upload_track(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    storage: StorageDep,
-    user: CurrentUser,
-    file: Annotated[UploadFile, File(description="wav, aiff, flac, mp3, ogg or m4a")],
-    title: Annotated[str | None, Form()] = None,
-    artist: Annotated[str | None, Form()] = None,
-    album: Annotated[str | None, Form()] = None,
-    genre: Annotated[str | None, Form()] = None,
+async def upload_track(
+    request: Request, response: Response, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> TrackRead:
-    """Upload a reference track; its analysis is queued and runs in the background."""
-    ingested = track_service.ingest(
-        session,
-        user=user,
-        source=file.file,
-        filename=file.filename or "",
-        fields=TrackFields(title=title, artist=artist, album=album, genre=genre),
-        storage=storage,
-        tmp_dir=settings.tmp_dir,
-    )
-    if not ingested.created:
-        response.status_code = status.HTTP_200_OK
-    return _read(ingested.track, ingested.analysis)
+    """Upload a reference track (multipart ``file``); its analysis is queued and runs in the background."""
+    upload = await receive_upload(request.headers.get("content-type", ""), request.stream(), tmp_dir=settings.tmp_dir)
+    try:
+        fields = TrackFields(**{k: upload.fields.get(k) for k in ("title", "artist", "album", "genre")})
+        ingested = await run_in_threadpool(
+            track_service.ingest, session, user=user, upload=upload, fields=fields, storage=storage
+        )
+        if not ingested.created:
+            response.status_code = status.HTTP_200_OK
+        return await run_in_threadpool(_read, ingested.track, ingested.analysis)
+    finally:
+        upload.close()
 
 
 @router.get("", response_model=TrackList, responses=error_responses(Unauthorized))

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-import hashlib
 import logging
-import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import IO
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -21,11 +18,11 @@ from service.outbox.service import outbox as outbox_service
 from service.storage import Storage, original_key, track_prefix
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
+from service.upload import StreamedUpload
 from service.user.models import User
 
 log = logging.getLogger(__name__)
 
-_CHUNK = 1 << 20
 CONTENT_TYPES = {
     "wav": "audio/wav",
     "aiff": "audio/aiff",
@@ -51,18 +48,6 @@ class TrackFields:
     genre: str | None = None
 
 
-def copy_hashing(source: IO[bytes], target: IO[bytes]) -> tuple[str, int]:
-    """Copy ``source`` to ``target`` in bounded chunks; return the SHA-256 hex digest and the byte count."""
-    digest = hashlib.sha256()
-    size = 0
-    while chunk := source.read(_CHUNK):
-        digest.update(chunk)
-        target.write(chunk)
-        size += len(chunk)
-    target.flush()
-    return digest.hexdigest(), size
-
-
 def _clean(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
@@ -81,11 +66,9 @@ class TrackService:
         session: Session,
         *,
         user: User,
-        source: IO[bytes],
-        filename: str,
+        upload: StreamedUpload,
         fields: TrackFields,
         storage: Storage,
-        tmp_dir: Path,
         origin: str = "upload",
     ) -> Ingested:
         """Store an uploaded original and queue its analysis; the same bytes again return the existing track.
@@ -96,27 +79,25 @@ class TrackService:
         from analysis.errors import AudioDecodeError, UnsupportedAudioError
         from analysis.io import probe
 
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        suffix = PurePath(filename or "").suffix.lower()[:8]
-        with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="upload-", suffix=suffix) as tmp:
-            sha256, size = copy_hashing(source, tmp)
-            if size == 0:
-                raise UnprocessableAudio("empty file: the upload contains no bytes")
-            existing = self._existing(session, user_id=user.id, sha256=sha256)
-            if existing is not None:
-                return existing
-            try:
-                info = probe(Path(tmp.name))
-            except UnsupportedAudioError as exc:
-                raise UnsupportedMediaType(_user_message(exc, tmp.name, filename)) from exc
-            except AudioDecodeError as exc:
-                raise UnprocessableAudio(_user_message(exc, tmp.name, filename)) from exc
+        filename = upload.filename
+        if upload.size == 0:
+            raise UnprocessableAudio("empty file: the upload contains no bytes")
+        existing = self._existing(session, user_id=user.id, sha256=upload.sha256)
+        if existing is not None:
+            return existing
+        try:
+            info = probe(Path(upload.file.name))
+        except UnsupportedAudioError as exc:
+            raise UnsupportedMediaType(_user_message(exc, upload.file.name, filename)) from exc
+        except AudioDecodeError as exc:
+            raise UnprocessableAudio(_user_message(exc, upload.file.name, filename)) from exc
 
-            track_id = uuid.uuid4()
-            ext = info.format if info.format in CONTENT_TYPES else (suffix.lstrip(".") or "bin")
-            key = original_key(user.id, track_id, ext)
-            tmp.seek(0)
-            storage.put(key, tmp, content_type=CONTENT_TYPES.get(ext))
+        track_id = uuid.uuid4()
+        suffix = PurePath(filename or "").suffix.lower().lstrip(".")[:8]
+        ext = info.format if info.format in CONTENT_TYPES else (suffix or "bin")
+        key = original_key(user.id, track_id, ext)
+        upload.file.seek(0)
+        storage.put(key, upload.file, content_type=CONTENT_TYPES.get(ext))
         after_rollback(session, lambda: storage.delete(key))
 
         track = ReferenceTrack(
@@ -132,8 +113,8 @@ class TrackService:
             channels=info.channels,
             bit_depth=info.bit_depth,
             duration_seconds=info.duration_s,
-            size_bytes=size,
-            content_sha256=sha256,
+            size_bytes=upload.size,
+            content_sha256=upload.sha256,
             source=origin,
             metadata_={"original_filename": filename, "codec": info.codec},
         )
@@ -144,7 +125,7 @@ class TrackService:
         except IntegrityError:
             # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
             storage.delete(key)
-            existing = self._existing(session, user_id=user.id, sha256=sha256)
+            existing = self._existing(session, user_id=user.id, sha256=upload.sha256)
             if existing is None:
                 raise
             return existing

@@ -289,13 +289,39 @@ def test_delete_removes_rows_and_objects(
     assert actions == ["track.deleted"]
 
 
-def test_missing_file_field_is_a_validation_error(client: TestClient, alice: Account) -> None:
+def test_missing_file_part_is_a_bad_request(client: TestClient, alice: Account) -> None:
     # when
-    response = client.post("/v1/tracks", headers=alice.headers, data={"title": "x"})
+    response = client.post("/v1/tracks", headers=alice.headers, files={"title": (None, "x")})
     # then
-    assert response.status_code == 422
-    assert response.json()["error"] == "ValidationError"
-    assert response.json()["detail"] == "file: Field required"
+    assert response.status_code == 400
+    assert response.json() == {"error": "BadRequest", "detail": "no 'file' part in the upload"}
+
+
+def test_a_body_that_is_not_multipart_is_a_bad_request(client: TestClient, alice: Account) -> None:
+    # when
+    response = client.post("/v1/tracks", headers=alice.headers, json={"file": "song.wav"})
+    # then
+    assert response.status_code == 400
+    assert response.json()["error"] == "BadRequest"
+    assert "multipart/form-data" in response.json()["detail"]
+
+
+def test_two_files_in_one_upload_are_refused(
+    client: TestClient, alice: Account, audio_files: dict[str, Path], session: Session
+) -> None:
+    # when
+    response = client.post(
+        "/v1/tracks",
+        headers=alice.headers,
+        files=[
+            ("file", ("a.wav", audio_files["wav"].read_bytes())),
+            ("file", ("b.wav", audio_files["other"].read_bytes())),
+        ],
+    )
+    # then
+    assert response.status_code == 400
+    assert response.json()["detail"] == "send exactly one file per upload"
+    assert count(session, ReferenceTrack) == 0
 
 
 def queued_analysis_ids() -> list[str]:

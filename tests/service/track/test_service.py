@@ -15,6 +15,7 @@ from service.storage import LocalStorage
 from service.track.models import ReferenceTrack
 from service.track.service import TrackFields
 from service.track.service import track as track_service
+from service.upload import StreamedUpload
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
 
@@ -25,16 +26,20 @@ def wav(tmp_path: Path) -> Path:
 
 
 def test_a_transaction_that_fails_after_the_upload_removes_the_stored_original(
-    session_factory: Callable[[], Session], local_storage: LocalStorage, alice: Account, wav: Path,
-    session: Session, tmp_path: Path,
+    session_factory: Callable[[], Session],
+    local_storage: LocalStorage,
+    alice: Account,
+    wav: Path,
+    session: Session,
+    tmp_path: Path,
 ) -> None:
     # given: ingestion succeeds, then something later in the same transaction fails
+    with wav.open("rb") as fh:
+        upload = StreamedUpload.from_fileobj(fh, filename=wav.name, tmp_dir=tmp_path / "tmp")
+
     def ingest_then_fail() -> None:
-        with session_scope(session_factory) as s, wav.open("rb") as fh:
-            track_service.ingest(
-                s, user=alice.user, source=fh, filename=wav.name, fields=TrackFields(), storage=local_storage,
-                tmp_dir=tmp_path / "tmp",
-            )
+        with session_scope(session_factory) as s:
+            track_service.ingest(s, user=alice.user, upload=upload, fields=TrackFields(), storage=local_storage)
             assert len(list(local_storage.root.rglob("original.wav"))) == 1
             raise RuntimeError("database went away")
 
@@ -44,6 +49,7 @@ def test_a_transaction_that_fails_after_the_upload_removes_the_stored_original(
     # then
     assert list(local_storage.root.rglob("*.wav")) == []
     assert session.scalar(select(func.count()).select_from(ReferenceTrack)) == 0
+    upload.close()
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
