@@ -82,6 +82,10 @@ def _worker_argv(extra: Sequence[str] = ()) -> list[str]:
     return argv + list(extra)
 
 
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -115,6 +119,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         ]
         worker = subprocess.Popen(cmd, start_new_session=True)
         print(f"Embedded analysis worker started (pid {worker.pid}, concurrency {concurrency})", flush=True)
+        # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the default handler that
+        # kills this process before the ``finally`` below, orphaning the worker. Exit normally instead.
+        signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
             create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port, log_level="info"
@@ -242,7 +249,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    if raw[:1] == ["worker"]:
+        # argparse.REMAINDER does not take options right after a sub-command ("worker --concurrency=1" is
+        # "unrecognized arguments"), so everything after "worker" goes to "celery worker" untouched.
+        args = parser.parse_args(["worker"])
+        args.celery_args = raw[1:]
+    else:
+        args = parser.parse_args(raw)
     _configure_logging("WARNING" if args.command == "analyze" else "INFO")
     code: int = args.func(args)
     return code

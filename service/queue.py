@@ -17,7 +17,14 @@ BULK_QUEUE = "analysis.bulk"
 
 
 def celery_config(cfg: Settings) -> dict[str, Any]:
-    transport_options: dict[str, Any] = {"visibility_timeout": cfg.broker_visibility_timeout}
+    transport_options: dict[str, Any] = {
+        "visibility_timeout": cfg.broker_visibility_timeout,
+        # kombu's Redis transport looks for expired unacked messages only every interval * throttle seconds
+        # (10 * 10 by default), so a crashed worker's task reached another worker up to 100 s after the
+        # visibility timeout. Sweep on every tick, at most 10 s apart.
+        "unacked_restore_interval": max(1, min(10, cfg.broker_visibility_timeout // 5)),
+        "unacked_restore_throttle": 1,
+    }
     if cfg.embedded_broker:
         # One folder is both inbox and outbox: the embedded worker and the API share a machine.
         folder = str(cfg.queue_dir)

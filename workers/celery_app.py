@@ -7,6 +7,9 @@ from typing import Any
 
 from celery.signals import worker_process_init
 
+# Every model must be mapped before the first flush, or foreign keys to tables the tasks never import
+# (users) cannot be resolved: NoReferencedTableError on the first analysis.
+import service.models  # noqa: F401
 from service.config import settings
 from service.db import database
 from service.queue import make_celery
