@@ -24,7 +24,16 @@ from analysis.spectrum import chroma, mel_db, power_spectrogram, spectral_centro
 from analysis.tempo import ONSET_LATENCY_S, estimate_tempo, onset_strength
 from analysis.types import Event, FeatureSeries, TrackAnalysis, WaveformPeaks
 
-__all__ = ["ANALYSIS_SR", "CHROMA_N_FFT", "CHROMA_SR", "HOP_LENGTH", "N_FFT", "WAVEFORM_SAMPLES_PER_PIXEL", "analyze"]
+__all__ = [
+    "ANALYSIS_SR",
+    "CHROMA_N_FFT",
+    "CHROMA_SR",
+    "HOP_LENGTH",
+    "N_FFT",
+    "WAVEFORM_SAMPLES_PER_PIXEL",
+    "analyze",
+    "warm_up",
+]
 
 ANALYSIS_SR = 22050
 N_FFT = 2048
@@ -174,3 +183,15 @@ def _onset_events(envelope: Float32Array) -> list[Event]:
         )
         for frame in np.asarray(frames, dtype=np.int64)
     ]
+
+
+def warm_up() -> None:
+    """Run :func:`analyze` once on four seconds of clicks, so that lazily compiled code is ready.
+
+    librosa's beat tracker is compiled by numba on first use (several seconds); a long-lived process that
+    calls this once at start-up, before it forks workers, pays that cost once for all of them.
+    """
+    sr = 22050
+    clicks = np.zeros(4 * sr, dtype=np.float32)
+    clicks[:: sr // 2] = 1.0
+    analyze(clicks, sr=sr)

@@ -93,11 +93,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     if settings.is_sqlite:
         migrate()
-    token = _ensure_local_user()
+    token = _ensure_local_user() if settings.is_embedded else None
     if token is not None:
         print(f"Created the local user {LOCAL_USER_EMAIL}. Its API token (also in {settings.token_file}):")
         print(token, flush=True)
-    elif settings.token_file.exists():
+    elif settings.is_embedded and settings.token_file.exists():
         print(f"API token for the local user: {settings.token_file}", flush=True)
 
     worker: subprocess.Popen[bytes] | None = None
@@ -122,6 +122,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # uvicorn re-raises the SIGTERM that stopped it once it has shut down; with the default handler that
         # kills this process before the ``finally`` below, orphaning the worker. Exit normally instead.
         signal.signal(signal.SIGTERM, _exit_on_signal)
+    # The decoder that probes uploads pulls in librosa and scipy: load it now, not on the first upload.
+    import analysis.io  # noqa: F401
+
     try:
         uvicorn.run(
             create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port, log_level="info"

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # longest analysis, since Celery runs tasks with acks_late.
     broker_visibility_timeout: int = 3600
     worker_concurrency: int | None = None
+    # Run a tiny analysis in the worker's parent process before it forks, so JIT-compiled code is shared by
+    # every pool process instead of each one compiling it on its first task.
+    worker_warmup: bool = True
     task_max_retries: int = 5
 
     s3_endpoint_url: str | None = None
@@ -89,6 +92,11 @@ class Settings(BaseSettings):
     def embedded_broker(self) -> bool:
         """True when no broker server is configured and the filesystem transport carries the tasks."""
         return not self.broker_url
+
+    @property
+    def is_embedded(self) -> bool:
+        """The zero-configuration deployment: SQLite, local storage and the in-machine broker."""
+        return self.database_url is None and self.embedded_broker and not self.uses_s3
 
     @property
     def celery_broker_url(self) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 # Every model must be mapped before the first flush, or foreign keys to tables the tasks never import
 # (users) cannot be resolved: NoReferencedTableError on the first analysis.
@@ -27,3 +27,12 @@ def _reset_after_fork(**_: Any) -> None:
     database.dispose()
     set_storage(None)
     logging.getLogger(__name__).debug("worker.process.init")
+
+
+@worker_init.connect
+def _warm_up(**_: Any) -> None:
+    if not settings.worker_warmup:
+        return
+    from analysis.pipeline import warm_up
+
+    warm_up()
