@@ -1,0 +1,56 @@
+"""The shared STFT pass: its mono spectrogram equals the 22.05 kHz one, and its band energies add up."""
+
+from __future__ import annotations
+
+import librosa
+import numpy as np
+import pytest
+import soxr
+
+from analysis.frontend import BANDS_HZ, frontend
+from tests.fixtures.audio import click_track, sine
+
+
+def test_mono_power_matches_a_2048_point_stft_of_the_mono_mix_at_22050() -> None:
+    # given
+    x = click_track(bpm=120, seconds=8, sr=44100, key="A minor")
+    y22 = soxr.resample(x.mean(axis=0), 44100, 22050, quality="HQ")
+    reference = np.abs(librosa.stft(y22, n_fft=2048, hop_length=512, pad_mode="constant")) ** 2
+    # when
+    result = frontend(x, sr=44100)
+    # then: same grid, same power below the resampler's transition band
+    assert result.mono_power.shape == reference.shape
+    below = slice(0, 930)  # 10 kHz
+    ratio = result.mono_power[below].sum() / reference[below].sum()
+    assert ratio == pytest.approx(1.0, abs=1e-3)
+    frames = np.corrcoef(result.mono_power[below].sum(axis=0), reference[below].sum(axis=0))[0, 1]
+    assert frames > 0.99999
+
+
+@pytest.mark.parametrize("sr", [22050, 44100, 48000, 96000])
+def test_frame_grid_is_23_ms_at_every_rate(sr: int) -> None:
+    # given
+    x = sine(freq_hz=1000.0, seconds=3.0, sr=sr, channels=2)
+    # when
+    result = frontend(x, sr=sr)
+    # then
+    assert result.hop_s == pytest.approx(1024 / 44100)
+    assert result.n_frames == 1 + (3 * 44100) // 1024
+    assert list(result.bands.valid) == [lo < sr / 2 for lo, _ in BANDS_HZ]
+
+
+def test_band_energies_of_mid_side_and_cross_for_mono_panned_and_inverted_signals() -> None:
+    # given: a 1 kHz tone (the low-mid band, index 2) three ways
+    tone = sine(freq_hz=1000.0, seconds=2.0, sr=44100, channels=1)[0]
+    centred = np.stack([tone, tone])
+    hard_left = np.stack([tone, np.zeros_like(tone)])
+    inverted = np.stack([tone, -tone])
+    # when
+    c, left, inv = (frontend(s, sr=44100).bands for s in (centred, hard_left, inverted))
+    # then: all mid, half and half, all side
+    frames = slice(5, -5)
+    assert np.allclose(c.side[frames, 2], 0.0, atol=1e-3 * c.mid[frames, 2].max())
+    assert np.allclose(left.side[frames, 2], left.mid[frames, 2], rtol=1e-4)
+    assert np.allclose(inv.mid[frames, 2], 0.0, atol=1e-3 * inv.side[frames, 2].max())
+    assert np.allclose(inv.cross[frames, 2], -inv.left[frames, 2], rtol=1e-4)
+    assert int(np.argmax(c.mid[frames].sum(axis=0))) == 2
