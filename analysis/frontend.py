@@ -9,7 +9,7 @@ frames it keeps
   spectrogram of the mono mix at 22.05 kHz (same bin frequencies, same window duration) without a resampling
   pass, which rhythm, timbre and level features share;
 - per-frame energies of the mid, side ``(L - R) / 2``, left and right signals and of the L·R cross-spectrum in
-  the producer bands of :data:`BANDS_HZ`, up to 20 kHz, which tonal balance and stereo image read.
+  the producer bands of :mod:`analysis.tonal`, up to 20 kHz, which tonal balance and stereo image read.
 
 The complex spectra never exist for the whole track at once, so memory grows with the number of frames, not
 with the number of samples times the FFT size.
@@ -27,25 +27,25 @@ import scipy.signal
 import soxr
 
 from analysis._typing import Float32Array
+from analysis.tonal import BAND_NAMES, band_bins
 
-__all__ = ["BANDS_HZ", "BAND_NAMES", "FRAME_SR", "HOP_LENGTH", "N_FFT", "BandEnergies", "Frontend", "frontend"]
+__all__ = ["FRAME_SR", "HOP_LENGTH", "N_FFT", "BandEnergies", "Frontend", "frontend"]
 
 FRAME_SR = 44100
 N_FFT = 4096
 HOP_LENGTH = 1024
 MONO_BINS = N_FFT // 4 + 1
-BAND_NAMES = ("sub", "low", "low_mid", "high_mid", "presence", "air")
-BANDS_HZ = ((20.0, 60.0), (60.0, 250.0), (250.0, 2000.0), (2000.0, 6000.0), (6000.0, 12000.0), (12000.0, 20000.0))
 _BLOCK_FRAMES = 512
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass(frozen=True, slots=True)
 class BandEnergies:
-    """Per-frame energies in each band of :data:`BANDS_HZ`, arrays of shape ``(n_frames, 6)``.
+    """Per-frame energies in each producer band (:data:`analysis.tonal.BAND_NAMES`), arrays ``(n_frames, 6)``.
 
-    Energies are sums of STFT power over the band's bins (same scale for every signal, so ratios are
-    meaningful). ``cross`` is the real part of the L·R* cross-spectrum summed over the band.
+    Energies are mean squares of the band-limited signals (Parseval over the band's STFT bins; a full-scale sine
+    reads 0.5). ``cross`` is the real part of the L·R* cross-spectrum, scaled alike. ``valid`` marks the bands
+    that lie wholly below the source's Nyquist frequency.
     """
 
     mid: Float32Array
@@ -86,11 +86,6 @@ class Frontend:
         return int(self.mono_power.shape[1])
 
 
-def _band_bins() -> list[tuple[int, int]]:
-    step = FRAME_SR / N_FFT
-    return [(int(np.ceil(lo / step)), int(np.floor(hi / step)) + 1) for lo, hi in BANDS_HZ]
-
-
 def frontend(x: Float32Array, *, sr: int) -> Frontend:
     """Run the shared STFT pass.
 
@@ -114,12 +109,15 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
     window = scipy.signal.get_window("hann", N_FFT).astype(np.float32)
     # Band sums are linear in the power, so one matrix product per block gives them all; mid and side follow
     # from |L|^2, |R|^2 and Re(L R*) without ever forming their spectra.
-    band_matrix = np.zeros((N_FFT // 2 + 1, len(BANDS_HZ)), dtype=np.float32)
-    for j, (lo, hi) in enumerate(_band_bins()):
-        band_matrix[lo:hi, j] = 1.0
+    # Parseval for a one-sided spectrum of a Hann-windowed frame: mean square = 2 * sum(bins) / (N^2 * <w^2>).
+    scale = 2.0 / (N_FFT**2 * float(np.mean(window.astype(np.float64) ** 2)))
+    band_matrix = np.zeros((N_FFT // 2 + 1, len(BAND_NAMES)), dtype=np.float32)
+    for j, span in enumerate(band_bins(sr=FRAME_SR, n_fft=N_FFT)):
+        if span is not None:
+            band_matrix[span[0] : span[1], j] = scale
 
     mono_rows = np.empty((n_frames, MONO_BINS), dtype=np.float32)
-    left_b = np.empty((n_frames, len(BANDS_HZ)), dtype=np.float32)
+    left_b = np.empty((n_frames, len(BAND_NAMES)), dtype=np.float32)
     right_b = np.empty_like(left_b)
     cross_b = np.empty_like(left_b)
     for start in range(0, n_frames, _BLOCK_FRAMES):
@@ -151,7 +149,7 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
             left=left_b,
             right=right_b,
             cross=cross_b,
-            valid=np.array([lo < sr / 2 for lo, _ in BANDS_HZ]),
+            valid=np.array([span is not None for span in band_bins(sr=FRAME_SR, n_fft=N_FFT, source_sr=sr)]),
         ),
         hop_s=HOP_LENGTH / FRAME_SR,
         source_sr=sr,
