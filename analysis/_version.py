@@ -4,4 +4,4 @@ from __future__ import annotations
 
 __all__ = ["ANALYZER_VERSION"]
 
-ANALYZER_VERSION = "0.1.0"
+ANALYZER_VERSION = "0.2.0"

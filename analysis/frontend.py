@@ -36,6 +36,7 @@ N_FFT = 4096
 HOP_LENGTH = 1024
 MONO_BINS = N_FFT // 4 + 1
 _BLOCK_FRAMES = 512
+_RESAMPLE_BLOCK = 1 << 20
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -134,13 +135,16 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
             cross_b[rows] = cross @ band_matrix
             # |(L + R) / 2|^2 / 4: the mid power, scaled to the 2048-point grid at 22.05 kHz.
             low = slice(0, MONO_BINS)
-            mono_rows[rows] = (power_l[:, low] + power_r[:, low] + 2.0 * cross[:, low]) * np.float32(1 / 16)
+            mid = (power_l[:, low] + power_r[:, low] + 2.0 * cross[:, low]) * np.float32(1 / 16)
+            # Rounding can leave -1e-12 where L = -R; power is never negative.
+            mono_rows[rows] = np.maximum(mid, np.float32(0.0))
         else:
             right_b[rows] = left_b[rows]
             cross_b[rows] = left_b[rows]
             mono_rows[rows] = power_l[:, :MONO_BINS] * np.float32(0.25)
-    mid_b = (left_b + right_b + 2.0 * cross_b) * np.float32(0.25)
-    side_b = np.maximum((left_b + right_b - 2.0 * cross_b) * np.float32(0.25), 0.0)
+    two = np.float32(2.0)
+    mid_b: Float32Array = (left_b + right_b + two * cross_b) * np.float32(0.25)
+    side_b: Float32Array = np.maximum((left_b + right_b - two * cross_b) * np.float32(0.25), np.float32(0.0))
     return Frontend(
         mono_power=np.ascontiguousarray(mono_rows.T),
         bands=BandEnergies(
@@ -158,9 +162,19 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
 
 
 def _at_frame_rate(channel: Float32Array, sr: int) -> Float32Array:
+    """Bring a channel to 44.1 kHz with its DC offset removed.
+
+    An offset is inaudible, and its step at the ends of the zero-padded signal would read as a broadband click.
+    """
+    offset = np.float32(channel.mean(dtype=np.float64))
     if sr == FRAME_SR:
-        return np.ascontiguousarray(channel, dtype=np.float32)
-    return soxr.resample(np.ascontiguousarray(channel, dtype=np.float32), sr, FRAME_SR, quality="HQ").astype(np.float32)
+        return np.subtract(channel, offset, dtype=np.float32)
+    stream = soxr.ResampleStream(sr, FRAME_SR, 1, dtype="float32", quality="HQ")
+    parts = [
+        stream.resample_chunk(channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size)
+        for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK)
+    ]
+    return np.concatenate(parts).astype(np.float32, copy=False)
 
 
 def _block_spectrum(y: Float32Array, start: int, count: int, window: Float32Array) -> npt.NDArray[np.complex64]:

@@ -1,11 +1,11 @@
 """The whole-track analysis: one call from samples to a :class:`~analysis.types.TrackAnalysis`.
 
 Conventions: input samples are float in ``[-1, 1]``, ``(channels, n_samples)`` or ``(n_samples,)``, at ``sr`` Hz.
-Features are computed on the mono mix (channel mean, DC offset removed) resampled with soxr to
-:data:`ANALYSIS_SR` and share one STFT (:data:`N_FFT`, :data:`HOP_LENGTH`, Hann, centred), so every feature has the
-same frame grid (``HOP_LENGTH / ANALYSIS_SR`` ≈ 23.2 ms); only the chroma uses a second, long-window STFT of the
-signal decimated to :data:`CHROMA_SR`, mapped onto the same frame centres. The waveform overview uses the original
-samples and rate.
+One STFT pass per channel (:mod:`analysis.frontend`) gives the mono power spectrogram on the 22.05 kHz,
+2048-point grid (``HOP_LENGTH / ANALYSIS_SR`` ≈ 23.2 ms hops) shared by rhythm, timbre and level features, and
+the band energies of mid, side and cross-spectrum read by tonal balance and stereo image. Loudness and true peak
+are measured on the original samples; key and tuning on the mono mix at 11.025 kHz with a long window (bass
+notes need 2.7 Hz bins); waveform overviews on the original samples and rate.
 """
 
 from __future__ import annotations
@@ -18,62 +18,54 @@ import soxr
 from analysis._typing import Float32Array
 from analysis._validate import as_channels_first, check_sr
 from analysis._version import ANALYZER_VERSION
+from analysis.frontend import frontend
 from analysis.key import estimate_key
-from analysis.loudness import rms_db
-from analysis.spectrum import chroma, mel_db, power_spectrogram, spectral_centroid
-from analysis.tempo import ONSET_LATENCY_S, estimate_tempo, onset_strength
-from analysis.types import Event, FeatureSeries, TrackAnalysis, WaveformPeaks
+from analysis.loudness import RMS_FLOOR_DB, measure_loudness
+from analysis.spectrum import mel_db, spectral_centroid
+from analysis.stereo import stereo_image_from_bands
+from analysis.structure import Section, segment
+from analysis.tempo import Rhythm, estimate_rhythm
+from analysis.timbre import mfcc, spectral_flatness, spectral_rolloff
+from analysis.tonal import BAND_NAMES, tonal_balance_from_bands
+from analysis.tonality import TONAL_SR
+from analysis.types import Event, FeatureSeries, TrackAnalysis
+from analysis.waveform import thumbnail_png, waveform_levels
 
-__all__ = [
-    "ANALYSIS_SR",
-    "CHROMA_N_FFT",
-    "CHROMA_SR",
-    "HOP_LENGTH",
-    "N_FFT",
-    "WAVEFORM_SAMPLES_PER_PIXEL",
-    "analyze",
-    "warm_up",
-]
+__all__ = ["ANALYSIS_SR", "HOP_LENGTH", "N_FFT", "analyze", "warm_up"]
 
 ANALYSIS_SR = 22050
 N_FFT = 2048
 HOP_LENGTH = 512
-WAVEFORM_SAMPLES_PER_PIXEL = 256
-CHROMA_SR = 11025
-CHROMA_N_FFT = 4096
-CHROMA_HOP_RATIO = 4
-
+# Onset envelopes peak a frame or so after the attack they mark.
+ONSET_LATENCY_S = 0.018
 _SILENT_ONSET_ENVELOPE = 1e-4
+_RESAMPLE_BLOCK = 1 << 20
 
 
 def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
-    """Analyse a whole track: tempo, beats, key, frame features, beat/onset events and waveform peaks.
+    """Analyse a whole track: rhythm, key, loudness, tonal balance, stereo image, timbre, structure, waveforms.
 
     Parameters
     ----------
     samples : np.ndarray, shape (channels, n_samples) or (n_samples,)
-        Float audio in ``[-1, 1]`` (up to 64 channels).
+        Float audio in ``[-1, 1]`` (up to 64 channels; the first and last are taken as left and right).
     sr : int
         Sampling rate of ``samples`` in Hz (1000 to 768000).
 
     Returns
     -------
     TrackAnalysis
-        With features ``rms`` (dBFS, 1 dim), ``spectral_centroid`` (Hz, 1), ``onset_strength`` (dB per band, 1)
-        and ``chroma`` (12, rows C..B), one ``beat`` event per beat (value = beat strength) and one ``onset``
-        event per detected onset (value = normalised onset strength).
+        Feature series, all on the 23.2 ms frame grid unless stated: ``rms`` (dBFS, 20 Hz-20 kHz),
+        ``spectral_centroid``, ``spectral_rolloff`` (Hz, up to 11 kHz), ``spectral_flatness`` (0-1),
+        ``onset_strength`` (dB), ``mfcc`` (13), ``chroma`` (12, C..B), ``tonal_bands`` (6 producer bands, dBFS),
+        ``stereo_width`` (0-1), ``stereo_correlation`` (-1..1), ``local_tempo`` (BPM), and on a 100 ms grid
+        ``momentary_loudness`` and ``short_term_loudness`` (LUFS). Events: ``beat`` (value = strength),
+        ``downbeat`` (label = bar number), ``onset`` and ``section`` (duration, letter label, role, loudness,
+        tempo and key in the payload), sorted by time.
 
-        Degenerate input is defined, never an error:
-
-        - silence or a constant (DC) signal: ``tempo_bpm=0.0``, ``bpm_confidence=0.0``, no beats or onsets,
-          ``key=None``, ``key_confidence=0.0``, ``rms`` at the -120 dBFS floor (the DC offset is removed
-          before analysis, so it never counts as level);
-        - white noise: some tempo and beats with ``bpm_confidence`` below 0.15, ``key=None`` (flat chroma);
-          coloured noise may get a key, with low ``key_confidence``;
-        - a steady tone: ``tempo_bpm=0.0`` (a single onset is not a tempo), a key containing its pitch class;
-        - clips of a few seconds: tempo from the few beats present, lower confidence; clips shorter than one
-          hop give a single frame and no beats;
-        - low rates (8 kHz) are upsampled to 22.05 kHz, so features above the source Nyquist are empty.
+        Degenerate input is defined, never an error: silence or DC gives tempo 0 with confidence 0, no beats,
+        key ``None``, loudness values ``None`` and one section; white noise gives low tempo confidence and no key;
+        a clip shorter than 400 ms has no integrated loudness.
 
     Raises
     ------
@@ -82,88 +74,177 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
     """
     x = as_channels_first(samples)
     sr = check_sr(sr)
-    mono = x[0] if x.shape[0] == 1 else np.add.reduce(x, axis=0) / np.float32(x.shape[0])
-    # A DC offset is inaudible; removing it keeps it out of the level, the onsets and the chroma.
-    mono = mono - np.float32(mono.mean(dtype=np.float64))
-    y = mono if sr == ANALYSIS_SR else soxr.resample(mono, sr, ANALYSIS_SR, quality="HQ").astype(np.float32)
-    hop_s = HOP_LENGTH / ANALYSIS_SR
+    duration_s = x.shape[1] / sr
 
-    s_power = power_spectrogram(y, n_fft=N_FFT, hop_length=HOP_LENGTH)
-    level_db = rms_db(S_power=s_power, n_fft=N_FFT)
-    centroid_hz = spectral_centroid(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT)
-    envelope = onset_strength(S_db=mel_db(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT))
-    tempo = estimate_tempo(onset_envelope=envelope, sr=ANALYSIS_SR, hop_length=HOP_LENGTH)
-    pitch_raw = _pitch_chroma(y, n_frames=s_power.shape[1])
-    key = estimate_key(chroma=pitch_raw, profile="shaath")
-    peak = pitch_raw.max(axis=0)
-    pitch = np.divide(pitch_raw, peak, out=np.zeros_like(pitch_raw), where=peak > 1e-8)
+    front = frontend(x, sr=sr)
+    s_power = front.mono_power
+    hop_s = front.hop_s
+    n_frames = front.n_frames
 
-    events = [
-        Event(event_type="beat", time_s=float(t), duration_s=None, value=float(v), label=None)
-        for t, v in zip(tempo.beat_times_s, tempo.beat_strength, strict=True)
-    ]
-    events.extend(_onset_events(envelope))
-    events.sort(key=lambda event: (event.time_s, event.event_type))
+    rhythm = estimate_rhythm(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT, hop_length=HOP_LENGTH)
+    tonality = estimate_key(
+        y=_mono_at(x, sr, TONAL_SR), sr=TONAL_SR, hop_length=HOP_LENGTH * TONAL_SR // ANALYSIS_SR, n_frames=n_frames
+    )
+    loudness = measure_loudness(x, sr=sr)
+    bands = front.bands
+    tonal = tonal_balance_from_bands(mean_square=bands.mid, available=bands.valid.tolist())
+    stereo = stereo_image_from_bands(
+        left=bands.left, right=bands.right, cross=bands.cross, available=bands.valid.tolist()
+    )
+
+    s_db = mel_db(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT)
+    envelope = _spectral_flux(s_db)
+    cepstrum = mfcc(S_db=s_db)
+    level_db = _level_db(bands.mid)
+    sections = segment(
+        chroma=tonality.chroma,
+        mfcc=cepstrum,
+        rms_db=level_db,
+        beat_times_s=rhythm.beat_times_s,
+        hop_s=hop_s,
+        duration_s=duration_s,
+        downbeat_times_s=rhythm.downbeat_times_s if rhythm.downbeat_times_s.size >= 2 else None,
+        onset_envelope=envelope,
+    )
 
     features = (
-        FeatureSeries(
-            name="rms",
-            hop_s=hop_s,
-            values=level_db[:, np.newaxis],
-            unit="dBFS",
-            description="RMS level of the DC-free mono mix per frame (full-scale sine = -3.01 dBFS, floor -120)",
+        _series("rms", hop_s, level_db, "dBFS", "RMS level of the mono mix, 20 Hz-20 kHz (full-scale sine -3.01)"),
+        _series(
+            "spectral_centroid",
+            hop_s,
+            spectral_centroid(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT),
+            "Hz",
+            "Power-weighted mean frequency up to 11 kHz (brightness); 0 in silent frames",
         ),
-        FeatureSeries(
-            name="spectral_centroid",
-            hop_s=hop_s,
-            values=centroid_hz[:, np.newaxis],
-            unit="Hz",
-            description="Magnitude-weighted mean frequency (brightness); 0 for silent frames",
+        _series(
+            "spectral_rolloff",
+            hop_s,
+            spectral_rolloff(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT),
+            "Hz",
+            "Frequency below which 85 % of the magnitude up to 11 kHz lies; 0 in silent frames",
         ),
-        FeatureSeries(
-            name="onset_strength",
-            hop_s=hop_s,
-            values=envelope[:, np.newaxis],
-            unit="dB",
-            description="Log-mel spectral flux: mean rise in dB across 128 mel bands",
+        _series(
+            "spectral_flatness",
+            hop_s,
+            spectral_flatness(S_power=s_power),
+            "",
+            "Geometric over arithmetic mean of the power spectrum: 0 tonal, towards 1 noisy; 0 in silence",
         ),
-        FeatureSeries(
-            name="chroma",
-            hop_s=hop_s,
-            values=np.ascontiguousarray(pitch.T),
-            unit="",
-            description="Pitch-class energy C..B, each frame scaled to a maximum of 1",
+        _series("onset_strength", hop_s, envelope, "dB", "Log-mel spectral flux: mean rise in dB across 128 bands"),
+        _series("mfcc", hop_s, cepstrum.T, "", "13 mel-frequency cepstral coefficients of the log-mel spectrum"),
+        _series("chroma", hop_s, tonality.chroma.T, "", "NNLS treble + half bass chroma C..B, each frame max 1"),
+        _series(
+            "tonal_bands",
+            hop_s,
+            np.nan_to_num(tonal.band_db, nan=RMS_FLOOR_DB),
+            "dBFS",
+            "Level per producer band: " + ", ".join(BAND_NAMES) + " (floor where above the source's Nyquist)",
         ),
+        _series("stereo_width", hop_s, stereo.width, "", "Side over mid-plus-side energy: 0 mono, 1 all side"),
+        _series(
+            "stereo_correlation", hop_s, stereo.correlation, "", "L/R correlation: 1 mono, 0 unrelated, -1 inverted"
+        ),
+        _series(
+            "local_tempo",
+            hop_s,
+            rhythm.local_tempo_curve(n_frames=n_frames, hop_s=hop_s),
+            "BPM",
+            "Tempo from the beat intervals around each beat, interpolated between beats",
+        ),
+        _series("momentary_loudness", loudness.hop_s, loudness.momentary_lufs, "LUFS", "EBU R128 momentary (400 ms)"),
+        _series("short_term_loudness", loudness.hop_s, loudness.short_term_lufs, "LUFS", "EBU R128 short-term (3 s)"),
     )
+
+    events = _rhythm_events(rhythm)
+    events.extend(_onset_events(envelope))
+    events.extend(
+        _section_events(
+            sections,
+            rhythm=rhythm,
+            tonality_chroma=tonality.chroma,
+            hop_s=hop_s,
+            momentary=loudness.momentary_lufs,
+            momentary_hop_s=loudness.hop_s,
+        )
+    )
+    events.sort(key=lambda event: (event.time_s, event.event_type))
+
+    waveforms = waveform_levels(x, sr=sr)
     return TrackAnalysis(
-        duration_s=x.shape[1] / sr,
+        duration_s=duration_s,
         sample_rate=sr,
         channels=int(x.shape[0]),
-        tempo_bpm=tempo.tempo_bpm,
-        bpm_confidence=tempo.confidence,
-        beat_times_s=tempo.beat_times_s,
-        key=key.key,
-        key_confidence=key.confidence,
+        rhythm=rhythm,
+        tonality=tonality,
+        loudness=loudness,
+        tonal_balance=tonal,
+        stereo=stereo,
+        sections=sections,
         features=features,
         events=tuple(events),
-        waveform=WaveformPeaks.from_samples(x, sample_rate=sr, samples_per_pixel=WAVEFORM_SAMPLES_PER_PIXEL, bits=16),
+        waveforms=waveforms,
+        thumbnail_png=thumbnail_png(waveforms[-1] if waveforms[-1].length >= 1200 else waveforms[0]),
         analyzer_version=ANALYZER_VERSION,
     )
 
 
-def _pitch_chroma(y: Float32Array, *, n_frames: int) -> Float32Array:
-    """Raw chroma on the shared frame grid from a long-window STFT of the signal decimated to 11025 Hz.
+def _series(name: str, hop_s: float, values: npt.ArrayLike, unit: str, description: str) -> FeatureSeries:
+    array = np.asarray(values, dtype=np.float32)
+    if array.ndim == 1:
+        array = array[:, np.newaxis]
+    return FeatureSeries(name=name, hop_s=hop_s, values=np.ascontiguousarray(array), unit=unit, description=description)
 
-    The shared 2048-sample STFT has 10.8 Hz bins, too coarse for bass notes; a 4096-sample window at 11025 Hz
-    (2.7 Hz bins) resolves them. Its hop is :data:`CHROMA_HOP_RATIO` shared hops (harmony changes slowly), and
-    each shared frame takes the long frame with the nearest centre.
+
+def _mono_at(x: Float32Array, sr: int, target_sr: int) -> Float32Array:
+    """Mix to DC-free mono at ``target_sr``.
+
+    Each channel is resampled in blocks with its mean removed first (a DC step at the ends would otherwise ring
+    through the resampler), so no full-rate copy of the signal is made.
     """
-    y_low = soxr.resample(y, ANALYSIS_SR, CHROMA_SR, quality="HQ").astype(np.float32)
-    hop_low = HOP_LENGTH * CHROMA_HOP_RATIO * CHROMA_SR // ANALYSIS_SR
-    s_long = power_spectrogram(y_low, n_fft=CHROMA_N_FFT, hop_length=hop_low)
-    raw = chroma(S_power=s_long, sr=CHROMA_SR, n_fft=CHROMA_N_FFT, normalize=False)
-    nearest = np.minimum(np.rint(np.arange(n_frames) / CHROMA_HOP_RATIO).astype(np.int64), raw.shape[1] - 1)
-    return np.ascontiguousarray(raw[:, nearest])
+    mono: Float32Array | None = None
+    for channel in x:
+        offset = np.float32(channel.mean(dtype=np.float64))
+        if sr == target_sr:
+            out = channel - offset
+        else:
+            stream = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality="HQ")
+            parts = [
+                stream.resample_chunk(
+                    channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size
+                )
+                for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK)
+            ]
+            out = np.concatenate(parts)
+        mono = out if mono is None else mono + out[: mono.size]
+    assert mono is not None
+    return (mono / np.float32(x.shape[0])).astype(np.float32, copy=False)
+
+
+def _level_db(mid_bands: Float32Array) -> Float32Array:
+    total = mid_bands.sum(axis=1, dtype=np.float64)
+    floor = 10.0 ** (RMS_FLOOR_DB / 10.0)
+    level: Float32Array = (10.0 * np.log10(np.maximum(total, floor))).astype(np.float32)
+    return level
+
+
+def _spectral_flux(s_db: Float32Array) -> Float32Array:
+    """Mean half-wave rectified rise of the log-mel spectrum from frame to frame (Böck & Widmer, no max filter)."""
+    env = np.zeros(s_db.shape[1], dtype=np.float32)
+    if s_db.shape[1] > 1:
+        env[1:] = np.maximum(np.diff(s_db, axis=1), 0.0).mean(axis=0)
+    return env
+
+
+def _rhythm_events(rhythm: Rhythm) -> list[Event]:
+    events = [
+        Event(event_type="beat", time_s=float(t), duration_s=None, value=float(v), label=None)
+        for t, v in zip(rhythm.beat_times_s, rhythm.beat_strength, strict=True)
+    ]
+    events.extend(
+        Event(event_type="downbeat", time_s=float(t), duration_s=None, value=None, label=str(bar))
+        for bar, t in enumerate(rhythm.downbeat_times_s, start=1)
+    )
+    return events
 
 
 def _onset_events(envelope: Float32Array) -> list[Event]:
@@ -185,13 +266,55 @@ def _onset_events(envelope: Float32Array) -> list[Event]:
     ]
 
 
-def warm_up() -> None:
-    """Run :func:`analyze` once on four seconds of clicks, so that lazily compiled code is ready.
+def _section_events(
+    sections: tuple[Section, ...],
+    *,
+    rhythm: Rhythm,
+    tonality_chroma: Float32Array,
+    hop_s: float,
+    momentary: Float32Array,
+    momentary_hop_s: float,
+) -> list[Event]:
+    """One event per section, with its loudness (LUFS), tempo and key like Spotify's audio-analysis sections."""
+    events = []
+    for section in sections:
+        start, end = section.start_s, section.end_s
+        beats = rhythm.beat_times_s[(rhythm.beat_times_s >= start) & (rhythm.beat_times_s < end)]
+        tempo = 60.0 * (beats.size - 1) / float(beats[-1] - beats[0]) if beats.size >= 3 else None
+        first, last = int(start / hop_s), max(int(start / hop_s) + 1, int(end / hop_s))
+        key = estimate_key(chroma=tonality_chroma[:, first:last]).key if last > first else None
+        window = momentary[
+            int(start / momentary_hop_s) : max(int(start / momentary_hop_s) + 1, int(end / momentary_hop_s))
+        ]
+        audible = window[window > -70.0]
+        lufs = 10.0 * float(np.log10(np.mean(10.0 ** (audible.astype(np.float64) / 10.0)))) if audible.size else None
+        events.append(
+            Event(
+                event_type="section",
+                time_s=float(start),
+                duration_s=float(section.duration_s),
+                value=float(section.confidence),
+                label=section.label,
+                payload={
+                    "role": section.role,
+                    "confidence": round(float(section.confidence), 4),
+                    "loudness_lufs": None if lufs is None else round(lufs, 2),
+                    "rms_db": round(float(section.loudness_db), 2),
+                    "tempo_bpm": None if tempo is None else round(tempo, 2),
+                    "key": key,
+                },
+            )
+        )
+    return events
 
-    librosa's beat tracker is compiled by numba on first use (several seconds); a long-lived process that
-    calls this once at start-up, before it forks workers, pays that cost once for all of them.
+
+def warm_up() -> None:
+    """Run :func:`analyze` once on four seconds of stereo clicks, so that lazily compiled code is ready.
+
+    The beat tracker and the true-peak and loudness kernels are compiled by numba on first use (seconds); a
+    long-lived process that calls this once at start-up, before it forks workers, pays that cost once for all.
     """
-    sr = 22050
-    clicks = np.zeros(4 * sr, dtype=np.float32)
-    clicks[:: sr // 2] = 1.0
+    sr = 44100
+    clicks = np.zeros((2, 4 * sr), dtype=np.float32)
+    clicks[:, :: sr // 2] = 0.5
     analyze(clicks, sr=sr)

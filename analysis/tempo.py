@@ -215,7 +215,7 @@ def tempo_salience(*, onset_envelope: Float32Array, sr: int, hop_length: int) ->
     The envelope is detrended (a 2 s moving average is subtracted) and cut into 8 s Hann windows every 2 s (one
     window for shorter signals). The Fourier magnitude peaks at the pulse frequency and its harmonics (faster
     tempi), the autocorrelation at the pulse period and its multiples (slower tempi); their product is sharp only
-    at the pulse, which is how :func:`analysis.beats.estimate_rhythm` uses them.
+    at the pulse, which is how :func:`estimate_rhythm` uses them.
 
     Parameters
     ----------
@@ -517,9 +517,12 @@ def estimate_rhythm(
     2. Tempo: the local Fourier transform and autocorrelation of the flux (:func:`tempo_salience`) are combined
        as ``dft**0.25 * acf**0.75`` (Peeters' hybrid, sharp only at the pulse: Fourier peaks sit at its
        multiples, autocorrelation peaks at its sub-multiples), times a log-normal prior around 110 BPM with a
-       0.7-octave spread (Moelants' preferred tempo). Half/double readings stay genuinely ambiguous on some
-       material (fast metal and drum'n'bass are often reported at half tempo): the other reading is returned as
-       ``tempo_alt_bpm`` with its share of the confidence.
+       0.7-octave spread (Moelants' preferred tempo). After a first beat tracking pass, the tempo is doubled
+       when the doubled tempo is at most 200 BPM, the midpoints between the beats carry about as much onset
+       strength (75 %) and bass onset strength (85 %) as the beats, and the onsets are dense (at least 6 per
+       beat): fast metal whose kick drum runs at the doubled rate. Half/double readings stay genuinely ambiguous
+       on other material (drum'n'bass with sparse kicks is reported at half tempo): the other reading is
+       returned as ``tempo_alt_bpm`` with its share of the confidence.
     3. Beats: Viterbi decoding of a tempo-by-phase state space (beat period within 1/1.25..1.25 of the global
        tempo, at twice the frame rate) whose beat states earn the standardised square-root flux, so the beat
        grid follows tempo drift but keeps the metrical level (Krebs, Böck & Widmer's bar-pointer model reduced

@@ -13,11 +13,20 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analysis._typing import Float32Array, Float64Array, FloatArray, Int8Array, Int16Array
 from analysis.errors import AnalysisParameterError
+
+if TYPE_CHECKING:
+    from analysis.key import KeyEstimate
+    from analysis.loudness import Loudness
+    from analysis.stereo import StereoImage
+    from analysis.structure import Section
+    from analysis.tempo import Rhythm
+    from analysis.tonal import TonalBalance
 
 __all__ = [
     "EVENT_TYPES",
@@ -26,11 +35,13 @@ __all__ = [
     "Event",
     "FeatureSeries",
     "JSONScalar",
+    "JSONValue",
     "TrackAnalysis",
     "WaveformPeaks",
 ]
 
 JSONScalar = str | int | float | bool | None
+JSONValue = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
 
 EVENT_TYPES: frozenset[str] = frozenset({"beat", "downbeat", "onset", "section"})
 
@@ -152,7 +163,9 @@ class Event:
     value : float or None
         Strength of the event in ``[0, 1]`` where meaningful (beat and onset strength).
     label : str or None
-        Free-form label (e.g. a section name).
+        Free-form label (a section's letter, a downbeat's bar number).
+    payload : dict or None
+        Further JSON-able details (a section's role, loudness, tempo and key).
     """
 
     event_type: str
@@ -160,6 +173,7 @@ class Event:
     duration_s: float | None
     value: float | None
     label: str | None
+    payload: dict[str, JSONValue] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,22 +320,26 @@ class TrackAnalysis:
         Sampling rate of the input samples in Hz.
     channels : int
         Number of input channels.
-    tempo_bpm : float
-        Global tempo; ``0.0`` when no periodic onsets were found.
-    bpm_confidence : float
-        Salience of the tempo in ``[0, 1]``; ``0.0`` for silence.
-    beat_times_s : np.ndarray, shape (n_beats,), float64
-        Beat positions in seconds, increasing.
-    key : str or None
-        Estimated key such as ``"A minor"`` or ``"C# major"`` (sharps); ``None`` when there is no tonal content.
-    key_confidence : float
-        Confidence of the key in ``[0, 1]``; ``0.0`` when ``key`` is ``None``.
+    rhythm : Rhythm
+        Tempo (with its half/double alternative), beats, downbeats, meter and tempo stability.
+    tonality : KeyEstimate
+        Key, runner-up, tuning and the chroma they come from.
+    loudness : Loudness
+        BS.1770 / EBU R128 loudness, loudness range, true and sample peak, crest factor.
+    tonal_balance : TonalBalance
+        Level of each producer band per frame and over the track.
+    stereo : StereoImage
+        Width and L/R correlation per frame, per band and over the track.
+    sections : tuple of Section
+        Structural sections in time order.
     features : tuple of FeatureSeries
-        Frame features (``rms``, ``spectral_centroid``, ``onset_strength``, ``chroma``).
+        Frame-level series (see :func:`analysis.analyze`).
     events : tuple of Event
-        Beat and onset events, sorted by time.
-    waveform : WaveformPeaks
-        Peaks of the original samples.
+        Beats, downbeats, onsets and sections, sorted by time.
+    waveforms : tuple of WaveformPeaks
+        Min/max overviews of the original samples, finest zoom level first.
+    thumbnail_png : bytes
+        A small PNG picture of the waveform.
     analyzer_version : str
         Version of the analyzer that produced this result.
     """
@@ -329,15 +347,47 @@ class TrackAnalysis:
     duration_s: float
     sample_rate: int
     channels: int
-    tempo_bpm: float
-    bpm_confidence: float
-    beat_times_s: Float64Array
-    key: str | None
-    key_confidence: float
+    rhythm: Rhythm
+    tonality: KeyEstimate
+    loudness: Loudness
+    tonal_balance: TonalBalance
+    stereo: StereoImage
+    sections: tuple[Section, ...]
     features: tuple[FeatureSeries, ...]
     events: tuple[Event, ...]
-    waveform: WaveformPeaks
+    waveforms: tuple[WaveformPeaks, ...]
+    thumbnail_png: bytes
     analyzer_version: str = ""
+
+    @property
+    def tempo_bpm(self) -> float:
+        """Global tempo in BPM; ``0.0`` without a pulse."""
+        return self.rhythm.tempo_bpm
+
+    @property
+    def bpm_confidence(self) -> float:
+        """Confidence of the tempo in ``[0, 1]``."""
+        return self.rhythm.bpm_confidence
+
+    @property
+    def beat_times_s(self) -> Float64Array:
+        """Beat times in seconds."""
+        return self.rhythm.beat_times_s
+
+    @property
+    def key(self) -> str | None:
+        """Key such as ``"A minor"`` (sharps), or ``None`` without tonal content."""
+        return self.tonality.key
+
+    @property
+    def key_confidence(self) -> float:
+        """Confidence of the key in ``[0, 1]``."""
+        return self.tonality.confidence
+
+    @property
+    def waveform(self) -> WaveformPeaks:
+        """The finest waveform overview."""
+        return self.waveforms[0]
 
     def feature(self, name: str) -> FeatureSeries:
         """Return the feature series called ``name``.
@@ -362,43 +412,107 @@ class TrackAnalysis:
                 return series
         raise KeyError(name)
 
-    def summary(self) -> dict[str, JSONScalar]:
-        """Return the scalar results as plain JSON-able Python values.
+    def summary(self) -> dict[str, JSONValue]:
+        """Return the track-level results as plain JSON-able Python values.
 
         Returns
         -------
         dict
-            ``duration_s``, ``sample_rate``, ``channels``, ``bpm``, ``bpm_confidence``, ``key``,
-            ``key_confidence``, ``n_beats``, ``n_onsets``, ``rms_db_mean`` (mean of the ``rms`` series in dBFS,
-            ``None`` if it has no frames), ``rms_db_max``, ``spectral_centroid_hz_mean`` (over non-silent frames,
-            ``None`` if none) and ``analyzer_version``. Only ``str``, ``int``, ``float`` and ``None`` values.
+            Flat scalars for the headline values (``bpm``, ``key``, ``lufs_integrated``, ``true_peak_dbtp``, ...)
+            and nested objects for ``tonal_balance``, ``stereo``, ``timbre``, ``sections`` and ``waveform``.
+            Undefined values (silence) are ``None``; only ``str``, ``int``, ``float``, ``bool``, ``None``, lists
+            and dicts appear.
         """
-        rms_mean: float | None = None
-        rms_max: float | None = None
-        centroid_mean: float | None = None
+        r, k, ld, tb, st = self.rhythm, self.tonality, self.loudness, self.tonal_balance, self.stereo
         names = {series.name for series in self.features}
-        if "rms" in names:
-            rms = self.feature("rms").values[:, 0]
-            if rms.size:
-                rms_mean = round(float(np.mean(rms, dtype=np.float64)), 3)
-                rms_max = round(float(np.max(rms)), 3)
-        if "spectral_centroid" in names:
-            centroid = self.feature("spectral_centroid").values[:, 0]
-            voiced = centroid[centroid > 0.0]
-            if voiced.size:
-                centroid_mean = round(float(np.mean(voiced, dtype=np.float64)), 1)
+
+        def mean_of(name: str, *, positive: bool = False) -> float | None:
+            if name not in names:
+                return None
+            values = self.feature(name).values[:, 0]
+            values = values[values > 0.0] if positive else values
+            return _round(float(np.mean(values, dtype=np.float64))) if values.size else None
+
+        rms = self.feature("rms").values[:, 0] if "rms" in names else np.zeros(0, dtype=np.float32)
         return {
-            "duration_s": float(self.duration_s),
+            "duration_s": _round(self.duration_s),
             "sample_rate": int(self.sample_rate),
             "channels": int(self.channels),
-            "bpm": float(self.tempo_bpm),
-            "bpm_confidence": float(self.bpm_confidence),
-            "key": self.key,
-            "key_confidence": float(self.key_confidence),
-            "n_beats": len(self.beat_times_s),
-            "n_onsets": sum(1 for event in self.events if event.event_type == "onset"),
-            "rms_db_mean": rms_mean,
-            "rms_db_max": rms_max,
-            "spectral_centroid_hz_mean": centroid_mean,
             "analyzer_version": self.analyzer_version,
+            "bpm": _round(r.tempo_bpm),
+            "bpm_confidence": _round(r.bpm_confidence),
+            "bpm_alt": _round(r.tempo_alt_bpm),
+            "bpm_alt_confidence": _round(r.tempo_alt_confidence),
+            "time_signature": int(r.time_signature),
+            "meter_confidence": _round(r.meter_confidence),
+            "tempo_stability": _round(r.tempo_stability),
+            "n_beats": int(r.beat_times_s.size),
+            "n_bars": int(r.bar_count),
+            "n_onsets": sum(1 for event in self.events if event.event_type == "onset"),
+            "key": k.key,
+            "key_confidence": _round(k.confidence),
+            "key_runner_up": k.runner_up_key,
+            "tuning_cents": _round(k.tuning_cents),
+            "lufs_integrated": _round(ld.integrated_lufs),
+            "loudness_range_lu": _round(ld.loudness_range_lu),
+            "momentary_max_lufs": _round(ld.momentary_max_lufs),
+            "short_term_max_lufs": _round(ld.short_term_max_lufs),
+            "true_peak_dbtp": _round(ld.true_peak_dbtp),
+            "sample_peak_dbfs": _round(ld.sample_peak_dbfs),
+            "plr_db": _round(ld.plr_db),
+            "crest_factor_db": _round(ld.crest_factor_db),
+            "rms_dbfs": _round(ld.rms_dbfs),
+            "rms_db_mean": _round(float(np.mean(rms, dtype=np.float64))) if rms.size else None,
+            "rms_db_max": _round(float(np.max(rms))) if rms.size else None,
+            "spectral_centroid_hz_mean": mean_of("spectral_centroid", positive=True),
+            "tonal_balance": {
+                "bands": [
+                    {
+                        "name": name,
+                        "low_hz": edges[0],
+                        "high_hz": edges[1],
+                        "level_dbfs": _round(level),
+                        "relative_db": _round(relative),
+                        "share_pct": _round(share),
+                    }
+                    for name, edges, level, relative, share in zip(
+                        tb.band_names, tb.band_edges_hz, tb.band_level_dbfs, tb.relative_db, tb.share_pct, strict=True
+                    )
+                ]
+            },
+            "stereo": {
+                "width_mean": _round(st.width_mean),
+                "width_p10": _round(st.width_p10),
+                "width_median": _round(st.width_median),
+                "width_p90": _round(st.width_p90),
+                "correlation_mean": _round(st.correlation_mean),
+                "negative_correlation_fraction": _round(st.negative_correlation_fraction),
+                "side_to_mid_db": _round(st.side_to_mid_db),
+                "balance_db": _round(st.balance_db),
+                "bands": [
+                    {"name": name, "width": _round(width), "correlation": _round(corr)}
+                    for name, width, corr in zip(st.band_names, st.band_width, st.band_correlation, strict=True)
+                ],
+            },
+            "timbre": {
+                "spectral_centroid_hz_mean": mean_of("spectral_centroid", positive=True),
+                "spectral_rolloff_hz_mean": mean_of("spectral_rolloff", positive=True),
+                "spectral_flatness_mean": mean_of("spectral_flatness"),
+            },
+            "sections": [
+                {"start_s": _round(e.time_s), "duration_s": _round(e.duration_s), "label": e.label, **(e.payload or {})}
+                for e in self.events
+                if e.event_type == "section"
+            ],
+            "waveform": {
+                "samples_per_pixel": [w.samples_per_pixel for w in self.waveforms],
+                "bits": self.waveforms[0].bits if self.waveforms else None,
+            },
         }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    """Round for JSON; non-finite values (no measurement) become ``None``."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(float(value), digits)

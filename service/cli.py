@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -173,12 +172,6 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def analyze_file(path: Path) -> dict[str, Any]:
     """Analyse one local file into the JSON-lines record ``reftrack analyze`` prints."""
     from analysis import analyze
@@ -192,6 +185,8 @@ def analyze_file(path: Path) -> dict[str, Any]:
         return {"path": str(path), "error": str(exc)}
     except OSError as exc:
         return {"path": str(path), "error": f"cannot read file: {exc.strerror or exc}"}
+    except MemoryError:
+        return {"path": str(path), "error": "the file is too large to analyse on this machine"}
     summary = result.summary()
     record: dict[str, Any] = {
         "path": str(path),
@@ -199,23 +194,84 @@ def analyze_file(path: Path) -> dict[str, Any]:
         "sample_rate": decoded.info.sample_rate,
         "channels": decoded.info.channels,
         "format": decoded.info.format,
-        "bpm": round(result.tempo_bpm, 2),
-        "bpm_confidence": round(result.bpm_confidence, 3),
+        "codec": decoded.info.codec,
+        "bit_depth": decoded.info.bit_depth,
+        "bpm": summary["bpm"],
+        "bpm_confidence": summary["bpm_confidence"],
         "beats": [round(float(b), 3) for b in result.beat_times_s],
-        "key": result.key,
-        "key_confidence": round(result.key_confidence, 3),
+        "downbeats": [round(float(b), 3) for b in result.rhythm.downbeat_times_s],
+        "time_signature": summary["time_signature"],
+        "key": summary["key"],
+        "key_confidence": summary["key_confidence"],
+        "lufs_integrated": summary["lufs_integrated"],
+        "loudness_range_lu": summary["loudness_range_lu"],
+        "true_peak_dbtp": summary["true_peak_dbtp"],
+        "sections": summary["sections"],
     }
     for name, value in summary.items():
-        record.setdefault(name, _json_safe(value))
+        record.setdefault(name, value)
     return record
 
 
+def _table_row(record: dict[str, Any]) -> list[str]:
+    def number(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    bands = record["tonal_balance"]["bands"]
+    return [
+        Path(record["path"]).name,
+        f"{record['duration_s'] // 60:.0f}:{record['duration_s'] % 60:04.1f}",
+        f"{number(record['bpm'], '.1f')} {record['time_signature']}/4",
+        record["key"] or "-",
+        number(record["lufs_integrated"], ".1f"),
+        number(record["loudness_range_lu"], ".1f"),
+        number(record["true_peak_dbtp"], "+.1f"),
+        number(record["stereo"]["width_mean"], ".2f"),
+        " ".join(number(band["relative_db"], "+.0f") for band in bands),
+        str(len(record["sections"])),
+    ]
+
+
+def print_table(records: list[dict[str, Any]]) -> None:
+    """Print a human summary of analysed files, then the files that could not be read."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="reftrack analysis")
+    columns = (
+        "file",
+        "length",
+        "tempo",
+        "key",
+        "LUFS",
+        "LRA",
+        "dBTP",
+        "width",
+        "sub low lmid hmid pres air (dB)",
+        "sections",
+    )
+    for column in columns:
+        table.add_column(column, no_wrap=True, justify="left" if column in ("file", "key") else "right")
+    for record in records:
+        if "error" not in record:
+            table.add_row(*_table_row(record))
+    console = Console(width=None if sys.stdout.isatty() else 160)
+    console.print(table)
+    for record in records:
+        if "error" in record:
+            console.print(f"[red]{record['path']}[/red]: {record['error']}", highlight=False, soft_wrap=True)
+
+
 def cmd_analyze(args: argparse.Namespace) -> int:
-    failures = 0
+    records = []
     for raw in args.paths:
         record = analyze_file(Path(raw))
-        failures += "error" in record
-        print(json.dumps(record), flush=True)
+        records.append(record)
+        if args.format == "json":
+            print(json.dumps(record), flush=True)
+    if args.format == "table":
+        print_table(records)
+    failures = sum("error" in record for record in records)
     return 1 if failures and failures == len(args.paths) else 0
 
 
@@ -246,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="analyse local files, printing one JSON object per line")
     analyze.add_argument("paths", nargs="+")
+    analyze.add_argument("--format", choices=("json", "table"), default="json", help="JSON lines (default) or a table")
     analyze.set_defaults(func=cmd_analyze)
     return parser
 

@@ -275,5 +275,11 @@ def track_prefix(user_id: object, track_id: object) -> str:
     return f"tracks/{user_id}/{track_id}/"
 
 
-def waveform_key(user_id: object, track_id: object) -> str:
-    return f"tracks/{user_id}/{track_id}/waveform.dat"
+def waveform_key(user_id: object, track_id: object, *, samples_per_pixel: int | None = None) -> str:
+    """The finest overview is ``waveform.dat``; coarser zoom levels are ``waveform-<samples per pixel>.dat``."""
+    suffix = "" if samples_per_pixel is None else f"-{samples_per_pixel}"
+    return f"tracks/{user_id}/{track_id}/waveform{suffix}.dat"
+
+
+def thumbnail_key(user_id: object, track_id: object) -> str:
+    return f"tracks/{user_id}/{track_id}/thumbnail.png"

@@ -13,11 +13,15 @@ import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.orm import Session
 
+if TYPE_CHECKING:
+    from analysis import TrackAnalysis
+
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.storage import Storage, waveform_key
+from service.storage import Storage, thumbnail_key, waveform_key
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +55,7 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
         except MemoryError:
             return _fail(session_scope, analysis_id, "the file is too large to analyse on this worker")
 
-    key = waveform_key(job.user_id, job.track_id)
-    storage.put_bytes(key, result.waveform.to_dat(), content_type="application/octet-stream")
+    stored = _store_overviews(storage, result, user_id=job.user_id, track_id=job.track_id)
     with session_scope() as session:
         run = analysis_run_service.complete(
             session,
@@ -60,15 +63,30 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
             result=result,
             info=decoded.info,
             analyzer_version=ANALYZER_VERSION,
-            waveform_key=key,
+            waveform_key=stored[0],
+            thumbnail_key=stored[-1],
         )
     if run is None:
         # The track was deleted while we worked; its objects are gone, and ours must not linger.
-        storage.delete(key)
+        for key in stored:
+            storage.delete(key)
         log.info("track.analysis.orphaned", extra={"analysis_id": str(analysis_id)})
         return "skipped"
     log.info("track.analysis.succeeded", extra={"analysis_id": str(analysis_id)})
     return "succeeded"
+
+
+def _store_overviews(storage: Storage, result: TrackAnalysis, *, user_id: uuid.UUID, track_id: uuid.UUID) -> list[str]:
+    """Store every waveform zoom level (finest first) and the PNG thumbnail; return their keys, thumbnail last."""
+    keys = []
+    for level, peaks in enumerate(result.waveforms):
+        key = waveform_key(user_id, track_id, samples_per_pixel=None if level == 0 else peaks.samples_per_pixel)
+        storage.put_bytes(key, peaks.to_dat(), content_type="application/octet-stream")
+        keys.append(key)
+    thumbnail = thumbnail_key(user_id, track_id)
+    storage.put_bytes(thumbnail, result.thumbnail_png, content_type="image/png")
+    keys.append(thumbnail)
+    return keys
 
 
 def _fail(session_scope: SessionScope, analysis_id: uuid.UUID, message: str) -> str:

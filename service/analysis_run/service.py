@@ -88,6 +88,7 @@ class AnalysisRunService:
         info: AudioInfo,
         analyzer_version: str,
         waveform_key: str,
+        thumbnail_key: str | None = None,
     ) -> AnalysisRun | None:
         """Write every output of a finished analysis in the caller's transaction.
 
@@ -127,6 +128,7 @@ class AnalysisRunService:
         track.bit_depth = info.bit_depth
         track.file_format = info.format
         track.waveform_r2_key = waveform_key
+        track.thumbnail_r2_key = thumbnail_key
         outbox_service.add(
             session,
             topic="analysis.succeeded",
@@ -207,9 +209,9 @@ class AnalysisRunService:
                 "time_seconds": float(e.time_s),
                 "duration_seconds": None if e.duration_s is None else float(e.duration_s),
                 "value": None if e.value is None else float(e.value),
-                "confidence": None,
+                "confidence": None if not e.payload else e.payload.get("confidence"),
                 "label": e.label,
-                "payload": None,
+                "payload": e.payload,
             }
             for e in result.events
         ]

@@ -87,6 +87,39 @@ def test_fast_drum_and_bass_is_reported_at_half_tempo_with_the_double_as_alterna
     assert rhythm.beat_times_s.size == pytest.approx(reference.size / 2, abs=1)
 
 
+def thrash_drums(bpm: float, seconds: float = 20.0) -> npt.NDArray[np.float32]:
+    """Kick on every beat, a light snare on every other beat and sixteenth-note picked notes (fast metal)."""
+    rng = np.random.default_rng(0)
+    y = np.zeros(int(seconds * SR))
+    t = np.arange(int(0.15 * SR)) / SR
+    kick = np.sin(2 * np.pi * 60.0 * t) * np.exp(-t / 0.04) + 0.5 * rng.standard_normal(t.size) * np.exp(-t / 0.005)
+    snare = 0.3 * rng.standard_normal(t.size) * np.exp(-t / 0.05)
+    pick = 0.3 * np.sin(2 * np.pi * 330.0 * t[: int(0.06 * SR)]) * np.exp(-t[: int(0.06 * SR)] / 0.02)
+    for k in range(int(seconds * bpm / 60.0)):
+        start = int(k * 60.0 / bpm * SR)
+        for sound, at in [(kick, start), *[(pick, int((k + q / 4) * 60.0 / bpm * SR)) for q in range(4)]]:
+            y[at : at + sound.size] += sound[: max(0, y.size - at)]
+        if k % 2:
+            y[start : start + snare.size] += snare[: max(0, y.size - start)]
+    out: npt.NDArray[np.float32] = (0.5 * y / np.abs(y).max()).astype(np.float32)
+    return out
+
+
+@pytest.mark.parametrize("bpm", [170.0, 180.0, 190.0])
+def test_fast_metal_with_dense_onsets_is_reported_at_the_fast_tempo(bpm: float) -> None:
+    # given: kick on every beat and dense picking, whose salience peaks at half tempo
+    y = thrash_drums(bpm)
+    reference = np.arange(0.0, 20.0 + 1e-9, 60.0 / bpm)
+
+    # when
+    rhythm = rhythm_of(y)
+
+    # then: the octave check doubles the half-tempo reading; the half tempo is the alternative
+    assert rhythm.tempo_bpm == pytest.approx(bpm, rel=0.01)
+    assert rhythm.tempo_alt_bpm == pytest.approx(bpm / 2, rel=0.02)
+    assert beat_f_measure(rhythm.beat_times_s, reference, BEAT_TOLERANCE_S) >= 0.95
+
+
 @pytest.mark.parametrize("sr", [22050, 44100])
 def test_tempo_does_not_depend_on_the_frame_rate(sr: int) -> None:
     # given: the same drums analysed at the shared rate and at twice the frame rate

@@ -87,7 +87,15 @@ def test_summary_is_plain_json() -> None:
 
     # then: only builtin types, and it round-trips through json unchanged
     assert json.loads(json.dumps(summary)) == summary
-    assert {type(v) for v in summary.values()} <= {str, int, float, type(None)}
+
+    def types_in(value: object) -> set[type]:
+        if isinstance(value, dict):
+            return {dict}.union(*(types_in(v) for v in value.values()))
+        if isinstance(value, list):
+            return {list}.union(*(types_in(v) for v in value))
+        return {type(value)}
+
+    assert types_in(summary) <= {dict, list, str, int, float, bool, type(None)}
     assert summary["n_beats"] == len(result.beat_times_s)
     assert summary["sample_rate"] == 44100
     assert summary["channels"] == 2

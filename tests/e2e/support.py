@@ -56,7 +56,32 @@ SUMMARY_FIELDS = frozenset(
         "source",
     }
 )
-FEATURES = frozenset({"rms", "spectral_centroid", "onset_strength", "chroma"})
+FEATURES = frozenset(
+    {
+        "rms",
+        "spectral_centroid",
+        "spectral_rolloff",
+        "spectral_flatness",
+        "onset_strength",
+        "mfcc",
+        "chroma",
+        "tonal_bands",
+        "stereo_width",
+        "stereo_correlation",
+        "local_tempo",
+        "momentary_loudness",
+        "short_term_loudness",
+    }
+)
+# Every analysis stores these next to the original: the finest overview, coarser zoom levels and a thumbnail.
+OVERVIEW_OBJECTS = (
+    "thumbnail.png",
+    "waveform-1024.dat",
+    "waveform-2048.dat",
+    "waveform-4096.dat",
+    "waveform-512.dat",
+    "waveform.dat",
+)
 FEATURE_DIMENSIONS = {"rms": 1, "spectral_centroid": 1, "onset_strength": 1, "chroma": 12}
 ITEM_SIZES = {"float16": 2, "float32": 4}
 

@@ -22,6 +22,7 @@ from service.track.models import ReferenceTrack
 from service.user.models import User
 from tests.e2e.stacks import BPM, KEY, SR, ClickWav
 from tests.e2e.support import (
+    OVERVIEW_OBJECTS,
     Proc,
     Processes,
     check_results,
@@ -131,7 +132,7 @@ def test_upload_is_analysed(embedded: Embedded, click_wav: ClickWav) -> None:
     finally:
         engine.dispose()
     folder = embedded.objects / "tracks" / str(user_id) / track_id
-    assert sorted(p.name for p in folder.iterdir()) == ["original.wav", "waveform.dat"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["original.wav", *OVERVIEW_OBJECTS])
     assert (folder / "original.wav").read_bytes() == wav.read_bytes()
     check_waveform((folder / "waveform.dat").read_bytes(), sample_rate=SR, channels=2, frames=int(SECONDS * SR))
 
@@ -168,7 +169,7 @@ def test_delete_removes_track_folder(embedded: Embedded, click_wav: ClickWav) ->
         analysis = wait_for_status(client, track_id, "succeeded", embedded.processes)
         folders = list((embedded.objects / "tracks").glob(f"*/{track_id}"))
         assert len(folders) == 1
-        assert sorted(p.name for p in folders[0].iterdir()) == ["original.wav", "waveform.dat"]
+        assert sorted(p.name for p in folders[0].iterdir()) == sorted(["original.wav", *OVERVIEW_OBJECTS])
 
         # when
         deleted = client.delete(f"/v1/tracks/{track_id}")

@@ -24,7 +24,11 @@ def test_nothing_set_is_the_embedded_default(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "url",
-    ["postgres://u:p@db:5432/reftrack", "postgresql://u:p@db:5432/reftrack", "postgresql+psycopg://u:p@db:5432/reftrack"],
+    [
+        "postgres://u:p@db:5432/reftrack",
+        "postgresql://u:p@db:5432/reftrack",
+        "postgresql+psycopg://u:p@db:5432/reftrack",
+    ],
 )
 def test_postgres_urls_are_normalised_to_psycopg(url: str) -> None:
     # when
