@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from pathlib import Path
 
 import mir_eval
 import numpy as np
@@ -17,10 +15,11 @@ from analysis.io import load
 from analysis.key import PITCH_CLASSES, estimate_key
 from analysis.tonality import TONAL_N_FFT, TONAL_SR, estimate_tuning, nnls_chroma
 from tests.fixtures.audio import click_track, sine, white_noise
+from tests.fixtures.corpus import DEV_CORPUS
 
 SR = 22050
 HOP = 512
-DEV_CORPUS = Path(os.environ.get("REFTRACK_DEV_CORPUS", "/work/shared/corpus/dev"))
+
 
 ALL_KEYS = [f"{tonic} {mode}" for mode in ("major", "minor") for tonic in PITCH_CLASSES]
 

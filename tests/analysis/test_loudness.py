@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -19,8 +17,7 @@ from analysis.loudness import (
 )
 from analysis.spectrum import power_spectrogram
 from tests.fixtures.audio import click_track, sine
-
-DEV_CORPUS = Path("/work/shared/corpus/dev")
+from tests.fixtures.corpus import DEV_CORPUS
 
 # A sine's RMS is its peak / sqrt(2): -3.0103 dB below its peak level.
 SINE_CREST_DB = 20 * np.log10(np.sqrt(2.0))

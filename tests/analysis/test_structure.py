@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from pathlib import Path
 from typing import Any
 
 import librosa
@@ -18,13 +17,13 @@ from analysis.spectrum import chroma, mel_db, power_spectrogram
 from analysis.structure import SECTION_ROLES, Section, segment
 from analysis.timbre import mfcc
 from tests.fixtures.audio import click_track, white_noise
+from tests.fixtures.corpus import DEV_CORPUS
 
 SR = 22050
 HOP = 512
 N_FFT = 2048
 BPM = 120.0
 BAR_S = 4 * 60.0 / BPM
-DEV_CORPUS = Path("/work/shared/corpus/dev")
 
 
 def features(y: np.ndarray) -> dict[str, Any]:

@@ -13,12 +13,13 @@ from analysis import AnalysisParameterError
 from analysis.spectrum import power_spectrogram
 from analysis.tempo import Rhythm, estimate_rhythm, superflux_envelopes, tempo_salience
 from tests.fixtures.audio import click_track, sine, white_noise
+from tests.fixtures.corpus import DEV_CORPUS as DEV_CORPUS_ROOT
 
 SR = 22050
 N_FFT = 2048
 HOP = 512
 BEAT_TOLERANCE_S = 0.030
-CORPUS = Path("/work/shared/corpus/dev")
+CORPUS = DEV_CORPUS_ROOT
 
 
 def rhythm_of(y: npt.NDArray[np.float32]) -> Rhythm:
