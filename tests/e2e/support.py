@@ -82,7 +82,7 @@ OVERVIEW_OBJECTS = (
     "waveform-512.dat",
     "waveform.dat",
 )
-FEATURE_DIMENSIONS = {name: 1 for name in FEATURES} | {"mfcc": 13, "chroma": 12, "tonal_bands": 6}
+FEATURE_DIMENSIONS = dict.fromkeys(FEATURES, 1) | {"mfcc": 13, "chroma": 12, "tonal_bands": 6}
 ITEM_SIZES = {"float16": 2, "float32": 4}
 
 _TOKEN_LINE = re.compile(r"^(rt_\S+)\s*$", re.MULTILINE)
