@@ -23,10 +23,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.fft
-import scipy.signal
 import soxr
 
 from analysis._typing import Float32Array
+from analysis._windows import hann
 from analysis.tonal import BAND_NAMES, band_bins
 
 __all__ = ["FRAME_SR", "HOP_LENGTH", "N_FFT", "BandEnergies", "Frontend", "frontend"]
@@ -104,10 +104,10 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
         ``n`` is the length at 44.1 kHz.
     """
     stereo = x.shape[0] >= 2
-    left = _at_frame_rate(x[0], sr)
-    right = _at_frame_rate(x[-1], sr) if stereo else left
+    left, left_offset = _at_frame_rate(x[0], sr)
+    right, right_offset = _at_frame_rate(x[-1], sr) if stereo else (left, left_offset)
     n_frames = 1 + left.shape[0] // HOP_LENGTH
-    window = scipy.signal.get_window("hann", N_FFT).astype(np.float32)
+    window = hann(N_FFT).astype(np.float32)
     # Band sums are linear in the power, so one matrix product per block gives them all; mid and side follow
     # from |L|^2, |R|^2 and Re(L R*) without ever forming their spectra.
     # Parseval for a one-sided spectrum of a Hann-windowed frame: mean square = 2 * sum(bins) / (N^2 * <w^2>).
@@ -117,18 +117,19 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
         if span is not None:
             band_matrix[span[0] : span[1], j] = scale
 
-    mono_rows = np.empty((n_frames, MONO_BINS), dtype=np.float32)
+    # Frames-last like librosa; blocks are written transposed so no second full-size copy is ever made.
+    mono_power = np.empty((MONO_BINS, n_frames), dtype=np.float32)
     left_b = np.empty((n_frames, len(BAND_NAMES)), dtype=np.float32)
     right_b = np.empty_like(left_b)
     cross_b = np.empty_like(left_b)
     for start in range(0, n_frames, _BLOCK_FRAMES):
         count = min(_BLOCK_FRAMES, n_frames - start)
         rows = slice(start, start + count)
-        spec_l = _block_spectrum(left, start, count, window)
+        spec_l = _block_spectrum(left, start, count, window, left_offset)
         power_l = spec_l.real**2 + spec_l.imag**2
         left_b[rows] = power_l @ band_matrix
         if stereo:
-            spec_r = _block_spectrum(right, start, count, window)
+            spec_r = _block_spectrum(right, start, count, window, right_offset)
             power_r = spec_r.real**2 + spec_r.imag**2
             cross = spec_l.real * spec_r.real + spec_l.imag * spec_r.imag
             right_b[rows] = power_r @ band_matrix
@@ -137,16 +138,16 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
             low = slice(0, MONO_BINS)
             mid = (power_l[:, low] + power_r[:, low] + 2.0 * cross[:, low]) * np.float32(1 / 16)
             # Rounding can leave -1e-12 where L = -R; power is never negative.
-            mono_rows[rows] = np.maximum(mid, np.float32(0.0))
+            mono_power[:, rows] = np.maximum(mid, np.float32(0.0)).T
         else:
             right_b[rows] = left_b[rows]
             cross_b[rows] = left_b[rows]
-            mono_rows[rows] = power_l[:, :MONO_BINS] * np.float32(0.25)
+            mono_power[:, rows] = (power_l[:, :MONO_BINS] * np.float32(0.25)).T
     two = np.float32(2.0)
     mid_b: Float32Array = (left_b + right_b + two * cross_b) * np.float32(0.25)
     side_b: Float32Array = np.maximum((left_b + right_b - two * cross_b) * np.float32(0.25), np.float32(0.0))
     return Frontend(
-        mono_power=np.ascontiguousarray(mono_rows.T),
+        mono_power=mono_power,
         bands=BandEnergies(
             mid=mid_b,
             side=side_b,
@@ -161,30 +162,33 @@ def frontend(x: Float32Array, *, sr: int) -> Frontend:
     )
 
 
-def _at_frame_rate(channel: Float32Array, sr: int) -> Float32Array:
-    """Bring a channel to 44.1 kHz with its DC offset removed.
+def _at_frame_rate(channel: Float32Array, sr: int) -> tuple[Float32Array, np.float32]:
+    """Bring a channel to 44.1 kHz and measure its DC offset, which the STFT removes block by block.
 
     An offset is inaudible, and its step at the ends of the zero-padded signal would read as a broadband click.
+    A 44.1 kHz channel is used as it is: no full-length copy.
     """
     offset = np.float32(channel.mean(dtype=np.float64))
     if sr == FRAME_SR:
-        return np.subtract(channel, offset, dtype=np.float32)
+        return channel, offset
     stream = soxr.ResampleStream(sr, FRAME_SR, 1, dtype="float32", quality="HQ")
     parts = [
         stream.resample_chunk(channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size)
         for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK)
     ]
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    return np.concatenate(parts).astype(np.float32, copy=False), np.float32(0.0)
 
 
-def _block_spectrum(y: Float32Array, start: int, count: int, window: Float32Array) -> npt.NDArray[np.complex64]:
+def _block_spectrum(
+    y: Float32Array, start: int, count: int, window: Float32Array, offset: np.float32
+) -> npt.NDArray[np.complex64]:
     """Complex spectra of frames ``start .. start + count`` (centred, zero-padded), shape ``(count, N_FFT/2+1)``."""
     half = N_FFT // 2
     first = start * HOP_LENGTH - half
     last = (start + count - 1) * HOP_LENGTH + half
     lo, hi = max(first, 0), min(last, y.shape[0])
     segment = np.zeros(last - first, dtype=np.float32)
-    segment[lo - first : hi - first] = y[lo:hi]
+    np.subtract(y[lo:hi], offset, out=segment[lo - first : hi - first])
     frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP_LENGTH][:count]
     spectra: npt.NDArray[np.complex64] = scipy.fft.rfft(frames * window, axis=-1, workers=_WORKERS)
     return spectra

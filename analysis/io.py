@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["load", "probe"]
 
+_READ_BLOCK = 1 << 18
+
 PathLike = str | os.PathLike[str]
 
 # Frames decoded per block when streaming through a compressed file.
@@ -610,15 +612,23 @@ def _soundfile_count_frames(p: Path, info: AudioInfo) -> int:
 
 
 def _soundfile_read(p: Path, info: AudioInfo, *, max_frames: int | None) -> Float32Array:
+    """Decode straight into a channels-first float32 array, block by block (no second full-size copy)."""
     try:
         with sf.SoundFile(p) as snd:
-            frames = -1 if max_frames is None else max_frames
-            data = snd.read(frames, dtype="float32", always_2d=True)
+            total = snd.frames if max_frames is None else min(snd.frames, max_frames)
+            out = np.empty((snd.channels, total), dtype=np.float32)
+            done = 0
+            while done < total:
+                block = snd.read(min(_READ_BLOCK, total - done), dtype="float32", always_2d=True)
+                if block.shape[0] == 0:
+                    break
+                out[:, done : done + block.shape[0]] = block.T
+                done += block.shape[0]
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioDecodeError(f"{p.name}: corrupt or truncated {info.format.upper()} stream: {exc}") from exc
-    if data.shape[0] == 0:
+    if done == 0:
         raise AudioDecodeError(f"{p.name}: no audio frames")
-    return np.ascontiguousarray(data.T)
+    return out if done == total else np.ascontiguousarray(out[:, :done])
 
 
 def _checked_length(p: Path, info: AudioInfo, decoded: int) -> AudioInfo:

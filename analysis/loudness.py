@@ -23,13 +23,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numba
 import numpy as np
 import numpy.typing as npt
-import scipy.signal
 import soxr
 
 from analysis._typing import Float32Array, Float64Array
 from analysis._validate import as_channels_first, check_positive_int, check_sr
+from analysis._windows import hann
 from analysis.errors import AnalysisParameterError
 
 __all__ = [
@@ -175,7 +176,7 @@ def rms_db(*, S_power: Float32Array, n_fft: int) -> Float32Array:
     full_spectrum = 2.0 * power.sum(axis=0, dtype=np.float64) - power[0]
     if n_fft % 2 == 0:
         full_spectrum -= power[-1]
-    window = scipy.signal.get_window("hann", n_fft, fftbins=True)
+    window = hann(n_fft)
     mean_square = full_spectrum / (n_fft**2) / float(np.mean(window**2))
     floor = 10.0 ** (RMS_FLOOR_DB / 10.0)
     level: Float32Array = (10.0 * np.log10(np.maximum(mean_square, floor))).astype(np.float32)
@@ -376,8 +377,7 @@ def _db20(amplitude: float) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Compiled kernels. numba is imported and the kernels are compiled on first use (about a second), which keeps
-# numba off the import path of the package; pipeline.warm_up() pays it once per process.
+# Compiled kernels, cached on disk by numba (next to this module): a fresh process loads them instead of compiling.
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,97 +388,85 @@ class _Kernels:
 
 @functools.cache
 def _kernels() -> _Kernels:
-    # numba takes about a second to import; only the first measurement pays for it.
-    import numba
-
-    jit: Any = numba.njit
-    # The samples are validated finite, so the no-NaN/no-inf assumptions of fastmath hold.
-    phase_abs_max_bits = jit(nogil=True, fastmath=True)(_phase_abs_max_bits)
-    return _Kernels(
-        peaks=jit(nogil=True, fastmath=True)(_make_peaks(phase_abs_max_bits)),
-        k_weighted_energy=jit(nogil=True, fastmath={"contract"})(_k_weighted_energy),
-    )
+    return _Kernels(peaks=_peaks, k_weighted_energy=_k_weighted_energy)
 
 
-def _make_peaks(phase_abs_max_bits: Callable[[Any, Any, Any], Any]) -> Callable[[Any, Any, int, float], Any]:
-    """Build the peak kernel around a compiled :func:`_phase_abs_max_bits` (numba calls it as a closure constant)."""
+@numba.njit(nogil=True, fastmath=True, cache=True)
+def _peaks(x: Any, fir: Any, block: int, gain_bound: float) -> tuple[float, float, float]:
+    """Sample peak, true peak (4x polyphase interpolation, by branch and bound) and sum of squares of all channels.
 
-    def peaks(x: Any, fir: Any, block: int, gain_bound: float) -> tuple[float, float, float]:
-        """Sample peak, true peak (4x polyphase interpolation, by branch and bound) and sum of squares of all channels.
-
-        Output ``m`` of phase ``p`` is ``sum_k fir[p, k] * x[m - k]`` for ``m`` in ``[0, n + 11)`` (zeros outside the
-        signal). A block of outputs ``[s, s + block)`` reads samples ``[s - 11, s + block)``, which lie in input blocks
-        ``s // block - 1`` and ``s // block``; its values are bounded by ``gain_bound`` times the largest absolute
-        sample there. Blocks are visited in decreasing order of that bound until it cannot beat the best so far.
-        Maxima of absolute values are taken on the IEEE bit patterns with the sign bit cleared (their integer order
-        is the order of the magnitudes), which vectorises where a float maximum does not.
-        """
-        n_channels, n = x.shape
-        taps = 12
-        n_in = (n + block - 1) // block
-        n_out = (n + taps - 1 + block - 1) // block
-        block_max_bits = np.zeros((n_channels, n_in + 1), dtype=np.int32)
-        sum_squares = 0.0
-        for c in range(n_channels):
-            channel = x[c]
-            bits = channel.view(np.int32)
-            for b in range(n_in):
-                top = np.int32(0)
-                energy = np.float32(0.0)
-                for i in range(b * block, min((b + 1) * block, n)):
-                    top = max(top, bits[i] & np.int32(0x7FFFFFFF))
-                    energy += channel[i] * channel[i]
-                block_max_bits[c, b] = top
-                sum_squares += np.float64(energy)
-        block_max = block_max_bits.view(np.float32)
-        sample_peak = np.float32(block_max.max())
-        bound = np.empty(n_channels * n_out, dtype=np.float64)
-        for c in range(n_channels):
-            for b in range(n_out):
-                near = block_max[c, b]
-                if b >= 1:
-                    near = max(near, block_max[c, b - 1])
-                bound[c * n_out + b] = gain_bound * near
-        best = sample_peak
-        best_bits = block_max_bits.max()
-        padded = np.zeros(block + taps - 1, dtype=np.float32)
-        out = np.empty(block, dtype=np.float32)
-        as_float = np.zeros(1, dtype=np.int32)
-        # First the blocks with the largest bounds (where the sample peaks are), so that the best is near the true
-        # peak early and prunes well; then all blocks in memory order, which the cache favours.
-        visited = np.zeros(bound.size, dtype=np.bool_)
-        n_first = min(_FIRST_BLOCKS, bound.size)
-        for rank in range(n_first + bound.size):
-            if rank < n_first:
-                index = 0
-                for candidate in range(bound.size):
-                    if not visited[candidate] and (visited[index] or bound[candidate] > bound[index]):
-                        index = candidate
-            else:
-                index = rank - n_first
-            if visited[index] or bound[index] <= best:
-                continue
-            visited[index] = True
-            c, b = divmod(index, n_out)
-            first = b * block - (taps - 1)
-            if 0 <= first and first + block + taps - 1 <= n:
-                window = x[c][first : first + block + taps - 1]
-            else:
-                for i in range(block + taps - 1):
-                    j = first + i
-                    padded[i] = x[c, j] if 0 <= j < n else np.float32(0.0)
-                window = padded
-            for p in range(fir.shape[0]):
-                top_bits = phase_abs_max_bits(window, fir[p], out)
-                if top_bits > best_bits:
-                    best_bits = top_bits
-                    as_float[0] = top_bits
-                    best = as_float.view(np.float32)[0]
-        return float(sample_peak), float(best), sum_squares
-
-    return peaks
+    Output ``m`` of phase ``p`` is ``sum_k fir[p, k] * x[m - k]`` for ``m`` in ``[0, n + 11)`` (zeros outside the
+    signal). A block of outputs ``[s, s + block)`` reads samples ``[s - 11, s + block)``, which lie in input blocks
+    ``s // block - 1`` and ``s // block``; its values are bounded by ``gain_bound`` times the largest absolute
+    sample there. Blocks are visited in decreasing order of that bound until it cannot beat the best so far.
+    Maxima of absolute values are taken on the IEEE bit patterns with the sign bit cleared (their integer order
+    is the order of the magnitudes), which vectorises where a float maximum does not.
+    """
+    n_channels, n = x.shape
+    taps = 12
+    n_in = (n + block - 1) // block
+    n_out = (n + taps - 1 + block - 1) // block
+    block_max_bits = np.zeros((n_channels, n_in + 1), dtype=np.int32)
+    sum_squares = 0.0
+    for c in range(n_channels):
+        channel = x[c]
+        bits = channel.view(np.int32)
+        for b in range(n_in):
+            top = np.int32(0)
+            energy = np.float32(0.0)
+            for i in range(b * block, min((b + 1) * block, n)):
+                top = max(top, bits[i] & np.int32(0x7FFFFFFF))
+                energy += channel[i] * channel[i]
+            block_max_bits[c, b] = top
+            sum_squares += np.float64(energy)
+    block_max = block_max_bits.view(np.float32)
+    sample_peak = np.float32(block_max.max())
+    bound = np.empty(n_channels * n_out, dtype=np.float64)
+    for c in range(n_channels):
+        for b in range(n_out):
+            near = block_max[c, b]
+            if b >= 1:
+                near = max(near, block_max[c, b - 1])
+            bound[c * n_out + b] = gain_bound * near
+    best = sample_peak
+    best_bits = block_max_bits.max()
+    padded = np.zeros(block + taps - 1, dtype=np.float32)
+    out = np.empty(block, dtype=np.float32)
+    as_float = np.zeros(1, dtype=np.int32)
+    # First the blocks with the largest bounds (where the sample peaks are), so that the best is near the true
+    # peak early and prunes well; then all blocks in memory order, which the cache favours.
+    visited = np.zeros(bound.size, dtype=np.bool_)
+    n_first = min(_FIRST_BLOCKS, bound.size)
+    for rank in range(n_first + bound.size):
+        if rank < n_first:
+            index = 0
+            for candidate in range(bound.size):
+                if not visited[candidate] and (visited[index] or bound[candidate] > bound[index]):
+                    index = candidate
+        else:
+            index = rank - n_first
+        if visited[index] or bound[index] <= best:
+            continue
+        visited[index] = True
+        c, b = divmod(index, n_out)
+        first = b * block - (taps - 1)
+        if 0 <= first and first + block + taps - 1 <= n:
+            window = x[c][first : first + block + taps - 1]
+        else:
+            for i in range(block + taps - 1):
+                j = first + i
+                padded[i] = x[c, j] if 0 <= j < n else np.float32(0.0)
+            window = padded
+        for p in range(fir.shape[0]):
+            top_bits = _phase_abs_max_bits(window, fir[p], out)
+            if top_bits > best_bits:
+                best_bits = top_bits
+                as_float[0] = top_bits
+                best = as_float.view(np.float32)[0]
+    return float(sample_peak), float(best), sum_squares
 
 
+@numba.njit(nogil=True, fastmath=True, cache=True)
 def _phase_abs_max_bits(window: Any, h: Any, out: Any) -> Any:
     """Bit pattern of the largest ``|sum_k h[k] * window[i + 11 - k]|`` over ``i`` in ``[0, out.size)``."""
     m = out.size
@@ -498,6 +486,7 @@ def _phase_abs_max_bits(window: Any, h: Any, out: Any) -> Any:
     return top
 
 
+@numba.njit(nogil=True, fastmath={"contract"}, cache=True)
 def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
     """Sum of the squared K-weighted signal of each channel over each full ``step`` and over the partial tail.
 

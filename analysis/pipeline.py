@@ -10,9 +10,11 @@ notes need 2.7 Hz bins); waveform overviews on the original samples and rate.
 
 from __future__ import annotations
 
-import librosa
+from collections.abc import Callable
+
 import numpy as np
 import numpy.typing as npt
+import scipy.ndimage
 import soxr
 
 from analysis._typing import Float32Array
@@ -40,6 +42,8 @@ HOP_LENGTH = 512
 ONSET_LATENCY_S = 0.018
 _SILENT_ONSET_ENVELOPE = 1e-4
 _RESAMPLE_BLOCK = 1 << 20
+_ONSET_DELTA = 0.07
+_FEATURE_BLOCK = 4096
 
 
 def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
@@ -112,21 +116,21 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
         _series(
             "spectral_centroid",
             hop_s,
-            spectral_centroid(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT),
+            _per_frame(lambda s: spectral_centroid(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT), s_power),
             "Hz",
             "Power-weighted mean frequency up to 11 kHz (brightness); 0 in silent frames",
         ),
         _series(
             "spectral_rolloff",
             hop_s,
-            spectral_rolloff(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT),
+            _per_frame(lambda s: spectral_rolloff(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT), s_power),
             "Hz",
             "Frequency below which 85 % of the magnitude up to 11 kHz lies; 0 in silent frames",
         ),
         _series(
             "spectral_flatness",
             hop_s,
-            spectral_flatness(S_power=s_power),
+            _per_frame(lambda s: spectral_flatness(S_power=s), s_power),
             "",
             "Geometric over arithmetic mean of the power spectrum: 0 tonal, towards 1 noisy; 0 in silence",
         ),
@@ -185,6 +189,15 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
         waveforms=waveforms,
         thumbnail_png=thumbnail_png(waveforms[-1] if waveforms[-1].length >= 1200 else waveforms[0]),
         analyzer_version=ANALYZER_VERSION,
+    )
+
+
+def _per_frame(feature: Callable[[Float32Array], Float32Array], s_power: Float32Array) -> Float32Array:
+    """Apply a frame-wise feature to column blocks, so its temporaries stay small on long tracks."""
+    if s_power.shape[1] <= _FEATURE_BLOCK:
+        return feature(s_power)
+    return np.concatenate(
+        [feature(s_power[:, i : i + _FEATURE_BLOCK]) for i in range(0, s_power.shape[1], _FEATURE_BLOCK)]
     )
 
 
@@ -248,21 +261,32 @@ def _rhythm_events(rhythm: Rhythm) -> list[Event]:
 
 
 def _onset_events(envelope: Float32Array) -> list[Event]:
+    """Onsets: peaks of the envelope that are the maximum within ±30 ms and rise above its local mean.
+
+    The same peak-picking rule as librosa's ``onset_detect`` defaults (Böck et al. 2012), vectorised.
+    """
     peak = float(envelope.max(initial=0.0))
     if peak < _SILENT_ONSET_ENVELOPE:
         return []
-    frames = librosa.onset.onset_detect(
-        onset_envelope=envelope, sr=ANALYSIS_SR, hop_length=HOP_LENGTH, units="frames", backtrack=False
-    )
+    env = envelope / np.float32(peak)
+    fps = ANALYSIS_SR / HOP_LENGTH
+    local_max = scipy.ndimage.maximum_filter1d(env, size=2 * round(0.03 * fps) + 1, mode="constant")
+    local_mean = scipy.ndimage.uniform_filter1d(env, size=2 * round(0.1 * fps) + 1, mode="constant")
+    candidates = np.flatnonzero((env == local_max) & (env >= local_mean + _ONSET_DELTA) & (env > 0.0))
+    frames: list[int] = []
+    wait = round(0.03 * fps)
+    for frame in candidates.tolist():
+        if not frames or frame - frames[-1] > wait:
+            frames.append(frame)
     return [
         Event(
             event_type="onset",
             time_s=float(frame * HOP_LENGTH / ANALYSIS_SR + ONSET_LATENCY_S),
             duration_s=None,
-            value=float(envelope[frame] / peak),
+            value=float(env[frame]),
             label=None,
         )
-        for frame in np.asarray(frames, dtype=np.int64)
+        for frame in frames
     ]
 
 

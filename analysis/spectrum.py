@@ -12,10 +12,11 @@ import warnings
 import librosa
 import numpy as np
 import scipy.fft
-import scipy.signal
 
+from analysis._mel import mel_filterbank
 from analysis._typing import Float32Array
 from analysis._validate import check_positive_int, check_sr
+from analysis._windows import hann
 from analysis.errors import AnalysisParameterError
 
 __all__ = ["chroma", "mel_db", "power_spectrogram", "spectral_centroid"]
@@ -58,7 +59,7 @@ def power_spectrogram(y: Float32Array, *, n_fft: int = 2048, hop_length: int = 5
     if padded.size < n_fft + (n_frames - 1) * hop_length:
         padded = np.pad(padded, (0, n_fft + (n_frames - 1) * hop_length - padded.size))
     frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length][:n_frames]
-    window = scipy.signal.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    window = hann(n_fft).astype(np.float32)
     power = np.empty((1 + n_fft // 2, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _FRAMES_PER_BLOCK):
         spectrum = scipy.fft.rfft(frames[start : start + _FRAMES_PER_BLOCK] * window, axis=1, workers=-1)
@@ -114,7 +115,7 @@ def mel_db(*, S_power: Float32Array, sr: int, n_fft: int, n_mels: int = 128, top
         Power in dB relative to 1.0, floored at ``max - top_db`` and at -100 dB.
     """
     sr = check_sr(sr)
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels).astype(np.float32)
+    basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)
     mel = basis @ S_power
     db: Float32Array = (10.0 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
     if db.size:

@@ -292,7 +292,7 @@ def _kernels() -> _Kernels:
     import numba
 
     jit: Any = numba.njit
-    return _Kernels(cross_band_sums=jit(nogil=True, fastmath=True)(_cross_band_sums))
+    return _Kernels(cross_band_sums=jit(nogil=True, fastmath=True, cache=True)(_cross_band_sums))
 
 
 def _cross_band_sums(left: Any, right: Any, band_of: Any, weight: Any, n_bands: int) -> Any:

@@ -35,7 +35,6 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.cluster.hierarchy
-import scipy.signal
 
 from analysis._typing import FloatArray
 from analysis.errors import AnalysisParameterError
@@ -393,9 +392,8 @@ def _pick_boundaries(novelty: _Array, *, grid: _Array, min_section_s: float) -> 
     # A change within min_section_s of an end (a fade-out's steepest part) lands on the nearest allowed unit.
     allowed = (times >= min_section_s) & (duration - times >= min_section_s)
     masked = np.where(allowed, novelty, 0.0)
-    peaks, properties = scipy.signal.find_peaks(masked, height=threshold, prominence=0.0)
-    prominent = properties["prominences"] >= _MIN_PROMINENCE * masked[peaks]
-    candidates = peaks[prominent]
+    peaks, prominences = _peaks_with_prominence(masked, height=threshold)
+    candidates = peaks[prominences >= _MIN_PROMINENCE * masked[peaks]]
     order = candidates[np.argsort(-masked[candidates], kind="stable")]
     chosen: list[int] = []
     for index in order:
@@ -405,6 +403,42 @@ def _pick_boundaries(novelty: _Array, *, grid: _Array, min_section_s: float) -> 
     chosen.sort()
     strengths = [_strength(float(novelty[c]), threshold) for c in chosen]
     return chosen, strengths
+
+
+def _peaks_with_prominence(x: _Array, *, height: float) -> tuple[npt.NDArray[np.intp], _Array]:
+    """Find local maxima of at least ``height`` and their topographic prominence.
+
+    A plateau counts once, at its middle: the same as ``scipy.signal.find_peaks(x, height=height, prominence=0)``.
+
+    Written out here because importing ``scipy.signal`` costs seconds of start-up; ``x`` has one value per beat.
+    """
+    peaks: list[int] = []
+    i, n = 1, x.size
+    while i < n - 1:
+        if x[i - 1] < x[i]:
+            j = i
+            while j + 1 < n - 1 and x[j + 1] == x[i]:
+                j += 1
+            if x[j + 1] < x[i]:
+                peaks.append((i + j) // 2)
+            i = j + 1
+        else:
+            i += 1
+    found = np.array([p for p in peaks if x[p] >= height], dtype=np.intp)
+    prominences = np.empty(found.size, dtype=np.float64)
+    for k, p in enumerate(found):
+        left = p
+        base_left = x[p]
+        while left > 0 and x[left - 1] <= x[p]:
+            left -= 1
+            base_left = min(base_left, x[left])
+        right = p
+        base_right = x[p]
+        while right < n - 1 and x[right + 1] <= x[p]:
+            right += 1
+            base_right = min(base_right, x[right])
+        prominences[k] = x[p] - max(base_left, base_right)
+    return found, prominences
 
 
 def _strength(novelty: float, threshold: float) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 import scipy.ndimage
 import scipy.sparse
 
+from analysis._mel import mel_filterbank, mel_frequencies
 from analysis._typing import Float32Array, Float64Array, IntArray
 from analysis._validate import check_positive_int, check_sr
 from analysis.errors import AnalysisParameterError
@@ -275,9 +276,9 @@ def tempo_salience(*, onset_envelope: Float32Array, sr: int, hop_length: int) ->
 def _flux_filterbank(sr: int, n_fft: int) -> tuple[scipy.sparse.csr_array, int]:
     """Mel filter bank as a sparse matrix (each FFT bin feeds at most two bands) and the number of bass bands."""
     fmax = min(_FLUX_FMAX_HZ, sr / 2.0)
-    basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=_FLUX_BANDS, fmin=_FLUX_FMIN_HZ, fmax=fmax)
-    centres = librosa.mel_frequencies(n_mels=_FLUX_BANDS + 2, fmin=_FLUX_FMIN_HZ, fmax=fmax)[1:-1]
-    return scipy.sparse.csr_array(basis.astype(np.float32)), int(np.count_nonzero(centres < _LOW_BAND_HZ))
+    basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=_FLUX_BANDS, fmin=_FLUX_FMIN_HZ, fmax=fmax)
+    centres = mel_frequencies(n_mels=_FLUX_BANDS + 2, fmin=_FLUX_FMIN_HZ, fmax=fmax)[1:-1]
+    return scipy.sparse.csr_array(basis), int(np.count_nonzero(centres < _LOW_BAND_HZ))
 
 
 def onset_strength(*, S_db: Float32Array) -> Float32Array:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import scipy.signal
 
 from analysis._typing import Float32Array, Float64Array
 from analysis._validate import check_positive_int, check_sr
+from analysis._windows import hann
 from analysis.errors import AnalysisParameterError
 
 __all__ = [
@@ -152,7 +152,7 @@ def tonal_balance(*, S_power: Float32Array, sr: int, n_fft: int, source_sr: int 
         )
     n_frames = power.shape[1]
     # Parseval for a one-sided spectrum of a Hann-windowed frame: mean square = 2 * sum(bins) / (n_fft^2 * <w^2>).
-    window = scipy.signal.get_window("hann", n_fft, fftbins=True)
+    window = hann(n_fft)
     scale = 2.0 / (float(n_fft) ** 2 * float(np.mean(window**2)))
     mean_square = np.full((len(bins), n_frames), np.nan)
     for band, span in enumerate(bins):

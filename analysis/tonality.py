@@ -19,12 +19,12 @@ import numpy as np
 import numpy.typing as npt
 import scipy.fft
 import scipy.ndimage
-import scipy.signal
 import scipy.sparse
 import soxr
 
 from analysis._typing import Float32Array, Float64Array, IntArray
 from analysis._validate import check_positive_int, check_sr
+from analysis._windows import hann
 from analysis.errors import AnalysisParameterError
 
 __all__ = ["TONAL_N_FFT", "TONAL_SR", "TonalChroma", "estimate_tuning", "nnls_chroma"]
@@ -231,7 +231,7 @@ def _magnitude_spectrogram(x: Float32Array, *, hop_length: int) -> tuple[Float32
     if padded.size < TONAL_N_FFT + (n_frames - 1) * hop_length:
         padded = np.pad(padded, (0, TONAL_N_FFT + (n_frames - 1) * hop_length - padded.size))
     frames = np.lib.stride_tricks.sliding_window_view(padded, TONAL_N_FFT)[::hop_length][:n_frames]
-    window = scipy.signal.get_window("hann", TONAL_N_FFT, fftbins=True).astype(np.float32)
+    window = hann(TONAL_N_FFT).astype(np.float32)
     magnitude = np.empty((_MAX_BIN, n_frames), dtype=np.float32)
     mean_square = np.empty(n_frames, dtype=np.float64)
     for start in range(0, n_frames, _FRAMES_PER_BLOCK):

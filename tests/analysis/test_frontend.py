@@ -55,3 +55,20 @@ def test_band_energies_of_mid_side_and_cross_for_mono_panned_and_inverted_signal
     assert np.allclose(inv.mid[frames, 2], 0.0, atol=1e-3 * inv.side[frames, 2].max())
     assert np.allclose(inv.cross[frames, 2], -inv.left[frames, 2], rtol=1e-4)
     assert int(np.argmax(c.mid[frames].sum(axis=0))) == 2
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"sr": 22050, "n_fft": 2048, "n_mels": 128},
+        {"sr": 22050, "n_fft": 2048, "n_mels": 80, "fmin": 27.5, "fmax": 11025.0},
+        {"sr": 44100, "n_fft": 4096, "n_mels": 40, "fmin": 30.0, "fmax": 8000.0},
+    ],
+)
+def test_mel_filterbank_equals_librosa(kwargs: dict[str, float]) -> None:
+    from analysis._mel import mel_filterbank
+
+    # when
+    ours = mel_filterbank(**kwargs)  # type: ignore[arg-type]
+    # then
+    np.testing.assert_allclose(ours, librosa.filters.mel(**kwargs), atol=1e-7)
