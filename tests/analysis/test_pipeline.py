@@ -9,24 +9,9 @@ import pytest
 from analysis import ANALYZER_VERSION, AnalysisParameterError, analyze
 from analysis.pipeline import ANALYSIS_SR, HOP_LENGTH
 from tests.fixtures.audio import click_track, sine, white_noise
+from tests.fixtures.metrics import beat_f_measure
 
 BEAT_TOLERANCE_S = 0.030
-
-
-def beat_f_measure(estimated: npt.NDArray[np.float64], reference: npt.NDArray[np.float64], tol: float) -> float:
-    """F-measure of one-to-one matches within ``tol`` seconds (greedy, as in mir_eval without the trimming)."""
-    unmatched = list(reference)
-    hits = 0
-    for t in estimated:
-        if unmatched:
-            i = int(np.argmin(np.abs(np.asarray(unmatched) - t)))
-            if abs(unmatched[i] - t) <= tol:
-                hits += 1
-                unmatched.pop(i)
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / len(estimated), hits / len(reference)
-    return 2 * precision * recall / (precision + recall)
 
 
 @pytest.mark.parametrize("bpm", [90.0, 120.0, 128.0])

@@ -14,6 +14,7 @@ from analysis.spectrum import power_spectrogram
 from analysis.tempo import Rhythm, estimate_rhythm, superflux_envelopes, tempo_salience
 from tests.fixtures.audio import click_track, sine, white_noise
 from tests.fixtures.corpus import DEV_CORPUS as DEV_CORPUS_ROOT
+from tests.fixtures.metrics import beat_f_measure
 
 SR = 22050
 N_FFT = 2048
@@ -26,22 +27,6 @@ def rhythm_of(y: npt.NDArray[np.float32]) -> Rhythm:
     return estimate_rhythm(
         S_power=power_spectrogram(y, n_fft=N_FFT, hop_length=HOP), sr=SR, n_fft=N_FFT, hop_length=HOP
     )
-
-
-def beat_f_measure(estimated: npt.NDArray[np.float64], reference: npt.NDArray[np.float64], tol: float) -> float:
-    """F-measure of one-to-one matches within ``tol`` seconds (greedy, as in mir_eval without the trimming)."""
-    unmatched = list(reference)
-    hits = 0
-    for t in estimated:
-        if unmatched:
-            i = int(np.argmin(np.abs(np.asarray(unmatched) - t)))
-            if abs(unmatched[i] - t) <= tol:
-                hits += 1
-                unmatched.pop(i)
-    if hits == 0:
-        return 0.0
-    precision, recall = hits / len(estimated), hits / len(reference)
-    return 2 * precision * recall / (precision + recall)
 
 
 def mono_clicks(bpm: float, seconds: float = 20.0) -> npt.NDArray[np.float32]:
