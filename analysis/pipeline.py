@@ -10,6 +10,7 @@ notes need 2.7 Hz bins); waveform overviews on the original samples and rate.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -20,7 +21,8 @@ import soxr
 from analysis._typing import Float32Array
 from analysis._validate import as_channels_first, check_sr
 from analysis._version import ANALYZER_VERSION
-from analysis.frontend import frontend
+from analysis.frontend import FRAME_SR, frontend
+from analysis.frontend import HOP_LENGTH as HOP_LENGTH_FULL
 from analysis.key import estimate_key
 from analysis.loudness import RMS_FLOOR_DB, measure_loudness
 from analysis.spectrum import mel_db, spectral_centroid
@@ -80,16 +82,27 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
     sr = check_sr(sr)
     duration_s = x.shape[1] / sr
 
+    # Loudness and key first: they need only the samples, and their working memory then never coincides with the
+    # spectrogram's (what sets the peak on long tracks).
+    loudness = measure_loudness(x, sr=sr)
+    expected_frames = 1 + round(x.shape[1] * FRAME_SR / sr) // HOP_LENGTH_FULL
+    tonality = estimate_key(
+        y=_mono_at(x, sr, TONAL_SR),
+        sr=TONAL_SR,
+        hop_length=HOP_LENGTH * TONAL_SR // ANALYSIS_SR,
+        n_frames=expected_frames,
+    )
+
     front = frontend(x, sr=sr)
     s_power = front.mono_power
     hop_s = front.hop_s
     n_frames = front.n_frames
+    if tonality.chroma.shape[1] != n_frames:
+        # The resampler may round the length differently by a sample: keep the chroma on the frame grid.
+        index = np.minimum(np.arange(n_frames), tonality.chroma.shape[1] - 1)
+        tonality = dataclasses.replace(tonality, chroma=np.ascontiguousarray(tonality.chroma[:, index]))
 
     rhythm = estimate_rhythm(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT, hop_length=HOP_LENGTH)
-    tonality = estimate_key(
-        y=_mono_at(x, sr, TONAL_SR), sr=TONAL_SR, hop_length=HOP_LENGTH * TONAL_SR // ANALYSIS_SR, n_frames=n_frames
-    )
-    loudness = measure_loudness(x, sr=sr)
     bands = front.bands
     tonal = tonal_balance_from_bands(mean_square=bands.mid, available=bands.valid.tolist())
     stereo = stereo_image_from_bands(
@@ -212,25 +225,28 @@ def _mono_at(x: Float32Array, sr: int, target_sr: int) -> Float32Array:
     """Mix to DC-free mono at ``target_sr``.
 
     Each channel is resampled in blocks with its mean removed first (a DC step at the ends would otherwise ring
-    through the resampler), so no full-rate copy of the signal is made.
+    through the resampler) and added into one preallocated output, so no full-length copy is ever made.
     """
-    mono: Float32Array | None = None
+    if sr == target_sr:
+        same_rate: Float32Array = x.mean(axis=0, dtype=np.float32)
+        same_rate -= np.float32(same_rate.mean(dtype=np.float64))
+        return same_rate
+    mono = np.zeros(int(np.ceil(x.shape[1] * target_sr / sr)) + 64, dtype=np.float32)
+    length = mono.size
     for channel in x:
         offset = np.float32(channel.mean(dtype=np.float64))
-        if sr == target_sr:
-            out = channel - offset
-        else:
-            stream = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality="HQ")
-            parts = [
-                stream.resample_chunk(
-                    channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size
-                )
-                for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK)
-            ]
-            out = np.concatenate(parts)
-        mono = out if mono is None else mono + out[: mono.size]
-    assert mono is not None
-    return (mono / np.float32(x.shape[0])).astype(np.float32, copy=False)
+        stream = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality="HQ")
+        done = 0
+        for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK):
+            part = stream.resample_chunk(
+                channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size
+            )
+            mono[done : done + part.size] += part[: mono.size - done]
+            done += part.size
+        length = min(length, done)
+    mixed: Float32Array = mono[:length]
+    mixed /= np.float32(x.shape[0])
+    return mixed
 
 
 def _level_db(mid_bands: Float32Array) -> Float32Array:
