@@ -138,7 +138,7 @@ def segment(
     downbeat_times_s : np.ndarray, shape (n_bars,), optional
         Bar starts in seconds; when given, boundaries are moved to the nearest bar start within half a bar.
     onset_envelope : np.ndarray, shape (n_frames,), optional
-        Onset strength per frame (e.g. :func:`analysis.tempo.onset_strength`), the measure of activity
+        Onset strength per frame (e.g. a spectral-flux onset envelope), the measure of activity
         (density) for the roles; without it the frame-to-frame MFCC change is used.
     min_section_s : float
         Shortest section in seconds (> 0; snapping to a bar start may shorten one by up to half a bar).
