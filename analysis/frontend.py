@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.fft
-import soxr
 
+from analysis._resample import resample_dc_free
 from analysis._typing import Float32Array
 from analysis._windows import hann
 from analysis.tonal import BAND_NAMES, band_bins
@@ -36,7 +36,6 @@ N_FFT = 4096
 HOP_LENGTH = 1024
 MONO_BINS = N_FFT // 4 + 1
 _BLOCK_FRAMES = 512
-_RESAMPLE_BLOCK = 1 << 20
 _WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 
@@ -168,15 +167,10 @@ def _at_frame_rate(channel: Float32Array, sr: int) -> tuple[Float32Array, np.flo
     An offset is inaudible, and its step at the ends of the zero-padded signal would read as a broadband click.
     A 44.1 kHz channel is used as it is: no full-length copy.
     """
-    offset = np.float32(channel.mean(dtype=np.float64))
     if sr == FRAME_SR:
-        return channel, offset
-    stream = soxr.ResampleStream(sr, FRAME_SR, 1, dtype="float32", quality="HQ")
-    parts = [
-        stream.resample_chunk(channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size)
-        for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK)
-    ]
-    return np.concatenate(parts).astype(np.float32, copy=False), np.float32(0.0)
+        return channel, np.float32(channel.mean(dtype=np.float64))
+    blocks = list(resample_dc_free(channel, sr=sr, target_sr=FRAME_SR))
+    return np.concatenate(blocks).astype(np.float32, copy=False), np.float32(0.0)
 
 
 def _block_spectrum(

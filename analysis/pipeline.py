@@ -16,8 +16,8 @@ from collections.abc import Callable
 import numpy as np
 import numpy.typing as npt
 import scipy.ndimage
-import soxr
 
+from analysis._resample import resample_dc_free
 from analysis._typing import Float32Array
 from analysis._validate import as_channels_first, check_sr
 from analysis._version import ANALYZER_VERSION
@@ -43,7 +43,6 @@ HOP_LENGTH = 512
 # Onset envelopes peak a frame or so after the attack they mark.
 ONSET_LATENCY_S = 0.018
 _SILENT_ONSET_ENVELOPE = 1e-4
-_RESAMPLE_BLOCK = 1 << 20
 _ONSET_DELTA = 0.07
 _FEATURE_BLOCK = 4096
 
@@ -234,13 +233,8 @@ def _mono_at(x: Float32Array, sr: int, target_sr: int) -> Float32Array:
     mono = np.zeros(int(np.ceil(x.shape[1] * target_sr / sr)) + 64, dtype=np.float32)
     length = mono.size
     for channel in x:
-        offset = np.float32(channel.mean(dtype=np.float64))
-        stream = soxr.ResampleStream(sr, target_sr, 1, dtype="float32", quality="HQ")
         done = 0
-        for i in range(0, max(channel.size, 1), _RESAMPLE_BLOCK):
-            part = stream.resample_chunk(
-                channel[i : i + _RESAMPLE_BLOCK] - offset, last=i + _RESAMPLE_BLOCK >= channel.size
-            )
+        for part in resample_dc_free(channel, sr=sr, target_sr=target_sr):
             mono[done : done + part.size] += part[: mono.size - done]
             done += part.size
         length = min(length, done)
