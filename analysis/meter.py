@@ -17,7 +17,7 @@ from analysis._typing import Float32Array, Float64Array, IntArray
 from analysis._validate import check_positive_int, check_sr
 from analysis.errors import AnalysisParameterError
 
-__all__ = ["Meter", "estimate_meter"]
+__all__ = ["Meter", "estimate_meter", "pitch_class_frames"]
 
 _METERS = (4, 3)
 # A triple meter must beat the duple one by this factor: most produced music is in 4, and a weak preference
@@ -52,11 +52,9 @@ class Meter:
 def estimate_meter(
     *,
     beat_frames: IntArray,
-    S_power: Float32Array,
+    pitch_classes: Float32Array,
     low_envelope: Float32Array,
     full_envelope: Float32Array,
-    sr: int,
-    n_fft: int,
 ) -> Meter:
     """Choose the time signature and the bar phase that best explain accents at the beats.
 
@@ -72,16 +70,12 @@ def estimate_meter(
     ----------
     beat_frames : np.ndarray, shape (n_beats,), int
         Increasing beat positions in spectrogram frames.
-    S_power : np.ndarray, shape (1 + n_fft // 2, n_frames)
-        Power spectrogram the beats were tracked on.
+    pitch_classes : np.ndarray, shape (12, n_frames)
+        Pitch-class magnitude per frame of the spectrogram the beats were tracked on (:func:`pitch_class_frames`).
     low_envelope : np.ndarray, shape (n_frames,)
         Bass-band onset envelope (``analysis.tempo.superflux_envelopes(...).low``).
     full_envelope : np.ndarray, shape (n_frames,)
         All-band onset envelope (``analysis.tempo.superflux_envelopes(...).full``).
-    sr : int
-        Sampling rate of the analysed signal in Hz.
-    n_fft : int
-        FFT length used for ``S_power``.
 
     Returns
     -------
@@ -99,16 +93,14 @@ def estimate_meter(
     M. Goto, "An audio-based real-time beat tracking system for music with or without drum-sounds", J. New Music
     Research 30(2), 2001 (chord changes and bass drums as bar-level cues).
     """
-    sr = check_sr(sr)
-    n_fft = check_positive_int(n_fft, name="n_fft")
     beats = np.asarray(beat_frames, dtype=np.int64)
     low = np.asarray(low_envelope, dtype=np.float64)
     full = np.asarray(full_envelope, dtype=np.float64)
-    n_frames = S_power.shape[1] if S_power.ndim == 2 else -1
-    if S_power.ndim != 2 or S_power.shape[0] != 1 + n_fft // 2 or low.shape != (n_frames,) or full.shape != low.shape:
+    n_frames = pitch_classes.shape[1] if pitch_classes.ndim == 2 else -1
+    if pitch_classes.shape[0] != 12 or low.shape != (n_frames,) or full.shape != low.shape:
         raise AnalysisParameterError(
-            f"S_power {S_power.shape}, low_envelope {low.shape} and full_envelope {full.shape} must share n_frames,"
-            " with 1 + n_fft // 2 rows in S_power"
+            f"pitch_classes {pitch_classes.shape}, low_envelope {low.shape} and full_envelope {full.shape} must"
+            " share n_frames, with 12 rows in pitch_classes"
         )
     if beats.ndim != 1 or (beats.size and (beats[0] < 0 or beats[-1] >= n_frames or np.any(np.diff(beats) <= 0))):
         raise AnalysisParameterError("beat_frames must be increasing frame indices inside the spectrogram")
@@ -118,7 +110,7 @@ def estimate_meter(
     if beats.size < _MIN_BEATS_FOR_METER:
         return Meter(time_signature=4, first_downbeat=int(np.argmax(bass[:4])), confidence=0.0)
     bass_z = _standardise(bass)
-    accent = bass_z + _standardise(_harmonic_change(S_power, beats, sr=sr, n_fft=n_fft))
+    accent = bass_z + _standardise(_harmonic_change(pitch_classes, beats))
     backbeat = bass_z - _standardise(_peak_at(np.maximum(full - low, 0.0), beats))
     if not (np.any(accent) or np.any(backbeat)):
         return Meter(time_signature=4, first_downbeat=int(np.argmax(bass[:4])), confidence=0.0)
@@ -154,10 +146,40 @@ def _standardise(x: Float64Array) -> Float64Array:
     return out
 
 
-def _harmonic_change(S_power: Float32Array, beats: IntArray, *, sr: int, n_fft: int) -> Float64Array:
-    """Measure the cosine distance between the pitch-class profiles before and after each beat (0 at beat 0)."""
+def pitch_class_frames(S_power: Float32Array, *, sr: int, n_fft: int) -> Float32Array:
+    """Sum the spectral magnitude from 80 Hz to 4 kHz into the 12 pitch classes, frame by frame.
+
+    Parameters
+    ----------
+    S_power : np.ndarray, shape (1 + n_fft // 2, n_frames)
+        Power spectrogram (or a block of its frames).
+    sr : int
+        Sampling rate of the analysed signal in Hz.
+    n_fft : int
+        FFT length used for ``S_power``.
+
+    Returns
+    -------
+    np.ndarray, shape (12, n_frames), float32
+        Magnitude per pitch class C..B, each bin sent to its nearest equal-tempered class (A = 440 Hz).
+
+    Raises
+    ------
+    AnalysisParameterError
+        If ``S_power`` does not have ``1 + n_fft // 2`` rows.
+    """
+    sr = check_sr(sr)
+    n_fft = check_positive_int(n_fft, name="n_fft")
+    if S_power.ndim != 2 or S_power.shape[0] != 1 + n_fft // 2:
+        raise AnalysisParameterError(f"S_power must have shape (1 + n_fft // 2, n_frames), got {S_power.shape}")
     pitch_map, lo, hi = _pitch_class_map(sr, n_fft)
-    frames = pitch_map @ np.sqrt(S_power[lo:hi, beats[0] :], dtype=np.float32)
+    frames: Float32Array = pitch_map @ np.sqrt(S_power[lo:hi], dtype=np.float32)
+    return frames
+
+
+def _harmonic_change(pitch_classes: Float32Array, beats: IntArray) -> Float64Array:
+    """Measure the cosine distance between the pitch-class profiles before and after each beat (0 at beat 0)."""
+    frames = pitch_classes[:, beats[0] :]
     profiles = np.add.reduceat(frames, beats - beats[0], axis=1).astype(np.float64)
     norms = np.linalg.norm(profiles, axis=0)
     unit = np.divide(profiles, norms, out=np.zeros_like(profiles), where=norms > 1e-12)

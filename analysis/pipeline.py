@@ -2,8 +2,9 @@
 
 Conventions: input samples are float in ``[-1, 1]``, ``(channels, n_samples)`` or ``(n_samples,)``, at ``sr`` Hz.
 One STFT pass per channel (:mod:`analysis.frontend`) gives the mono power spectrogram on the 22.05 kHz,
-2048-point grid (``HOP_LENGTH / ANALYSIS_SR`` ≈ 23.2 ms hops) shared by rhythm, timbre and level features, and
-the band energies of mid, side and cross-spectrum read by tonal balance and stereo image. Loudness and true peak
+2048-point grid (``HOP_LENGTH / ANALYSIS_SR`` ≈ 23.2 ms hops), reduced block by block to what rhythm, timbre and
+level features read (onset and 128-band mel powers, pitch classes, centroid, rolloff, flatness), and the band
+energies of mid, side and cross-spectrum read by tonal balance and stereo image. Loudness and true peak
 are measured on the original samples; key and tuning on the mono mix at 11.025 kHz with a long window (bass
 notes need 2.7 Hz bins); waveform overviews on the original samples and rate.
 """
@@ -11,12 +12,12 @@ notes need 2.7 Hz bins); waveform overviews on the original samples and rate.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
 import scipy.ndimage
 
+from analysis._mel import mel_filterbank
 from analysis._resample import resample_dc_free
 from analysis._typing import Float32Array
 from analysis._validate import as_channels_first, check_sr
@@ -25,10 +26,11 @@ from analysis.frontend import FRAME_SR, frontend
 from analysis.frontend import HOP_LENGTH as HOP_LENGTH_FULL
 from analysis.key import estimate_key
 from analysis.loudness import RMS_FLOOR_DB, measure_loudness
-from analysis.spectrum import mel_db, spectral_centroid
+from analysis.meter import pitch_class_frames
+from analysis.spectrum import power_to_db, spectral_centroid
 from analysis.stereo import stereo_image_from_bands
 from analysis.structure import Section, segment
-from analysis.tempo import Rhythm, estimate_rhythm
+from analysis.tempo import Rhythm, estimate_rhythm, flux_filterbank
 from analysis.timbre import mfcc, spectral_flatness, spectral_rolloff
 from analysis.tonal import BAND_NAMES, tonal_balance_from_bands
 from analysis.tonality import TONAL_SR
@@ -44,7 +46,7 @@ HOP_LENGTH = 512
 ONSET_LATENCY_S = 0.018
 _SILENT_ONSET_ENVELOPE = 1e-4
 _ONSET_DELTA = 0.07
-_FEATURE_BLOCK = 4096
+N_MELS = 128
 
 
 def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
@@ -92,8 +94,21 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
         n_frames=expected_frames,
     )
 
-    front = frontend(x, sr=sr)
-    s_power = front.mono_power
+    flux_basis = flux_filterbank(sr=ANALYSIS_SR, n_fft=N_FFT)[0]
+    mel_basis = mel_filterbank(sr=ANALYSIS_SR, n_fft=N_FFT, n_mels=N_MELS)
+    front = frontend(
+        x,
+        sr=sr,
+        mono={
+            "flux_mel": lambda s: np.asarray(flux_basis @ s, dtype=np.float32),
+            "mel": lambda s: mel_basis @ s,
+            "pitch_classes": lambda s: pitch_class_frames(s, sr=ANALYSIS_SR, n_fft=N_FFT),
+            "centroid": lambda s: spectral_centroid(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT),
+            "rolloff": lambda s: spectral_rolloff(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT),
+            "flatness": lambda s: spectral_flatness(S_power=s),
+        },
+    )
+    reduced = front.mono
     hop_s = front.hop_s
     n_frames = front.n_frames
     if tonality.chroma.shape[1] != n_frames:
@@ -101,14 +116,20 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
         index = np.minimum(np.arange(n_frames), tonality.chroma.shape[1] - 1)
         tonality = dataclasses.replace(tonality, chroma=np.ascontiguousarray(tonality.chroma[:, index]))
 
-    rhythm = estimate_rhythm(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT, hop_length=HOP_LENGTH)
+    rhythm = estimate_rhythm(
+        flux_mel=reduced["flux_mel"],
+        pitch_classes=reduced["pitch_classes"],
+        sr=ANALYSIS_SR,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+    )
     bands = front.bands
     tonal = tonal_balance_from_bands(mean_square=bands.mid, available=bands.valid.tolist())
     stereo = stereo_image_from_bands(
         left=bands.left, right=bands.right, cross=bands.cross, available=bands.valid.tolist()
     )
 
-    s_db = mel_db(S_power=s_power, sr=ANALYSIS_SR, n_fft=N_FFT)
+    s_db = power_to_db(reduced.pop("mel"))
     envelope = _spectral_flux(s_db)
     cepstrum = mfcc(S_db=s_db)
     level_db = _level_db(bands.mid)
@@ -128,21 +149,21 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
         _series(
             "spectral_centroid",
             hop_s,
-            _per_frame(lambda s: spectral_centroid(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT), s_power),
+            reduced["centroid"],
             "Hz",
             "Power-weighted mean frequency up to 11 kHz (brightness); 0 in silent frames",
         ),
         _series(
             "spectral_rolloff",
             hop_s,
-            _per_frame(lambda s: spectral_rolloff(S_power=s, sr=ANALYSIS_SR, n_fft=N_FFT), s_power),
+            reduced["rolloff"],
             "Hz",
             "Frequency below which 85 % of the magnitude up to 11 kHz lies; 0 in silent frames",
         ),
         _series(
             "spectral_flatness",
             hop_s,
-            _per_frame(lambda s: spectral_flatness(S_power=s), s_power),
+            reduced["flatness"],
             "",
             "Geometric over arithmetic mean of the power spectrum: 0 tonal, towards 1 noisy; 0 in silence",
         ),
@@ -204,15 +225,6 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
     )
 
 
-def _per_frame(feature: Callable[[Float32Array], Float32Array], s_power: Float32Array) -> Float32Array:
-    """Apply a frame-wise feature to column blocks, so its temporaries stay small on long tracks."""
-    if s_power.shape[1] <= _FEATURE_BLOCK:
-        return feature(s_power)
-    return np.concatenate(
-        [feature(s_power[:, i : i + _FEATURE_BLOCK]) for i in range(0, s_power.shape[1], _FEATURE_BLOCK)]
-    )
-
-
 def _series(name: str, hop_s: float, values: npt.ArrayLike, unit: str, description: str) -> FeatureSeries:
     array = np.asarray(values, dtype=np.float32)
     if array.ndim == 1:
@@ -254,7 +266,9 @@ def _spectral_flux(s_db: Float32Array) -> Float32Array:
     """Mean half-wave rectified rise of the log-mel spectrum from frame to frame (Böck & Widmer, no max filter)."""
     env = np.zeros(s_db.shape[1], dtype=np.float32)
     if s_db.shape[1] > 1:
-        env[1:] = np.maximum(np.diff(s_db, axis=1), 0.0).mean(axis=0)
+        rise = np.diff(s_db, axis=1)
+        np.maximum(rise, np.float32(0.0), out=rise)
+        env[1:] = rise.mean(axis=0)
     return env
 
 

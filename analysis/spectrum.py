@@ -19,7 +19,7 @@ from analysis._validate import check_positive_int, check_sr
 from analysis._windows import hann
 from analysis.errors import AnalysisParameterError
 
-__all__ = ["chroma", "mel_db", "power_spectrogram", "spectral_centroid"]
+__all__ = ["chroma", "mel_db", "power_spectrogram", "power_to_db", "spectral_centroid"]
 
 # Frames transformed per FFT call, which bounds the temporary complex buffer to about 8 MB.
 _FRAMES_PER_BLOCK = 1024
@@ -116,11 +116,30 @@ def mel_db(*, S_power: Float32Array, sr: int, n_fft: int, n_mels: int = 128, top
     """
     sr = check_sr(sr)
     basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)
-    mel = basis @ S_power
-    db: Float32Array = (10.0 * np.log10(np.maximum(mel, 1e-10))).astype(np.float32)
+    return power_to_db(basis @ S_power, top_db=top_db)
+
+
+def power_to_db(power: Float32Array, *, top_db: float = 80.0) -> Float32Array:
+    """Convert power to dB relative to 1.0, floored at ``max - top_db`` and at -100 dB (librosa's ``power_to_db``).
+
+    Parameters
+    ----------
+    power : np.ndarray
+        Non-negative power values, e.g. mel band powers.
+    top_db : float
+        Floor relative to the loudest value, in dB.
+
+    Returns
+    -------
+    np.ndarray, float32
+        Same shape as ``power``.
+    """
+    db: Float32Array = np.maximum(np.asarray(power, dtype=np.float32), np.float32(1e-10))
+    np.log10(db, out=db)
+    db *= np.float32(10.0)
     if db.size:
-        db = np.maximum(db, db.max() - top_db)
-    return db.astype(np.float32)
+        np.maximum(db, db.max() - np.float32(top_db), out=db)
+    return db
 
 
 def chroma(

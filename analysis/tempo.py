@@ -23,7 +23,7 @@ from analysis._mel import mel_filterbank, mel_frequencies
 from analysis._typing import Float32Array, Float64Array, IntArray
 from analysis._validate import check_positive_int, check_sr
 from analysis.errors import AnalysisParameterError
-from analysis.meter import estimate_meter
+from analysis.meter import estimate_meter, pitch_class_frames
 
 __all__ = [
     "BEAT_LATENCY_S",
@@ -31,7 +31,9 @@ __all__ = [
     "Rhythm",
     "TempoSalience",
     "estimate_rhythm",
+    "flux_filterbank",
     "superflux_envelopes",
+    "superflux_from_mel",
     "tempo_salience",
 ]
 
@@ -163,9 +165,29 @@ def superflux_envelopes(*, S_power: Float32Array, sr: int, n_fft: int) -> OnsetE
     n_fft = check_positive_int(n_fft, name="n_fft")
     if S_power.ndim != 2 or S_power.shape[0] != 1 + n_fft // 2:
         raise AnalysisParameterError(f"S_power must have shape (1 + n_fft // 2, n_frames), got {S_power.shape}")
-    basis, low_rows = _flux_filterbank(sr, n_fft)
-    mel = np.asarray(basis @ np.asarray(S_power, dtype=np.float32), dtype=np.float32)
-    n_frames = S_power.shape[1]
+    basis, low_rows = flux_filterbank(sr=sr, n_fft=n_fft)
+    return superflux_from_mel(mel=np.asarray(basis @ np.asarray(S_power, dtype=np.float32)), low_rows=low_rows)
+
+
+def superflux_from_mel(*, mel: Float32Array, low_rows: int) -> OnsetEnvelopes:
+    """Compute the SuperFlux onset envelopes from mel band powers (the second half of :func:`superflux_envelopes`).
+
+    Parameters
+    ----------
+    mel : np.ndarray, shape (80, n_frames)
+        Power in the bands of :func:`flux_filterbank`, e.g. reduced block by block by the front end.
+    low_rows : int
+        Number of bass bands, the second value of :func:`flux_filterbank`.
+
+    Returns
+    -------
+    OnsetEnvelopes
+        Full-band and bass-band envelopes, one value per frame; all zeros for silence.
+    """
+    mel = np.asarray(mel, dtype=np.float32)
+    if mel.ndim != 2:
+        raise AnalysisParameterError(f"mel must be 2-D (bands, frames), got shape {mel.shape}")
+    n_frames = mel.shape[1]
     peak = float(mel.max(initial=0.0))
     if n_frames < 2 or peak <= 0.0 or not np.isfinite(peak):
         zeros = np.zeros(n_frames, dtype=np.float32)
@@ -243,8 +265,12 @@ def tempo_salience(*, onset_envelope: Float32Array, sr: int, hop_length: int) ->
 
 
 @functools.cache
-def _flux_filterbank(sr: int, n_fft: int) -> tuple[scipy.sparse.csr_array, int]:
-    """Mel filter bank as a sparse matrix (each FFT bin feeds at most two bands) and the number of bass bands."""
+def flux_filterbank(*, sr: int, n_fft: int) -> tuple[scipy.sparse.csr_array, int]:
+    """Return the onset detector's mel filter bank and its number of bass bands (centred below 200 Hz).
+
+    80 Slaney mel bands from 27.5 Hz to 11.025 kHz (or Nyquist), as a sparse matrix: each FFT bin feeds at most
+    two bands, so ``basis @ S_power`` costs two multiply-adds per bin.
+    """
     fmax = min(_FLUX_FMAX_HZ, sr / 2.0)
     basis = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=_FLUX_BANDS, fmin=_FLUX_FMIN_HZ, fmax=fmax)
     centres = mel_frequencies(n_mels=_FLUX_BANDS + 2, fmin=_FLUX_FMIN_HZ, fmax=fmax)[1:-1]
@@ -325,7 +351,9 @@ class Rhythm:
 
 def estimate_rhythm(
     *,
-    S_power: Float32Array,
+    S_power: Float32Array | None = None,
+    flux_mel: Float32Array | None = None,
+    pitch_classes: Float32Array | None = None,
     sr: int = 22050,
     n_fft: int = 2048,
     hop_length: int = 512,
@@ -350,14 +378,19 @@ def estimate_rhythm(
 
     Parameters
     ----------
-    S_power : np.ndarray, shape (1 + n_fft // 2, n_frames)
-        Power spectrogram of the mono mix (:func:`analysis.spectrum.power_spectrogram`).
+    S_power : np.ndarray, shape (1 + n_fft // 2, n_frames), optional
+        Power spectrogram of the mono mix (:func:`analysis.spectrum.power_spectrogram`). Or, instead, its two
+        reductions, which a caller can compute block by block without holding the spectrogram:
+    flux_mel : np.ndarray, shape (80, n_frames), optional
+        ``flux_filterbank(sr=sr, n_fft=n_fft)[0] @ S_power``.
+    pitch_classes : np.ndarray, shape (12, n_frames), optional
+        ``analysis.meter.pitch_class_frames(S_power, sr=sr, n_fft=n_fft)``.
     sr : int
         Sampling rate of the analysed signal in Hz.
     n_fft : int
-        FFT length used for ``S_power``.
+        FFT length of the spectrogram.
     hop_length : int
-        Samples between frames of ``S_power``.
+        Samples between frames of the spectrogram.
 
     Returns
     -------
@@ -371,7 +404,8 @@ def estimate_rhythm(
     Raises
     ------
     AnalysisParameterError
-        If ``S_power`` does not have ``1 + n_fft // 2`` rows or the sizes are invalid.
+        If neither ``S_power`` nor both reductions are given, ``S_power`` does not have ``1 + n_fft // 2`` rows,
+        or the sizes are invalid.
 
     References
     ----------
@@ -382,7 +416,15 @@ def estimate_rhythm(
     """
     sr = check_sr(sr)
     hop_length = check_positive_int(hop_length, name="hop_length")
-    envelopes = superflux_envelopes(S_power=S_power, sr=sr, n_fft=n_fft)
+    n_fft = check_positive_int(n_fft, name="n_fft")
+    if S_power is not None:
+        if S_power.ndim != 2 or S_power.shape[0] != 1 + n_fft // 2:
+            raise AnalysisParameterError(f"S_power must have shape (1 + n_fft // 2, n_frames), got {S_power.shape}")
+        flux_mel = flux_filterbank(sr=sr, n_fft=n_fft)[0] @ np.asarray(S_power, dtype=np.float32)
+        pitch_classes = pitch_class_frames(S_power, sr=sr, n_fft=n_fft)
+    elif flux_mel is None or pitch_classes is None:
+        raise AnalysisParameterError("pass S_power, or both flux_mel and pitch_classes")
+    envelopes = superflux_from_mel(mel=flux_mel, low_rows=flux_filterbank(sr=sr, n_fft=n_fft)[1])
     env = envelopes.full.astype(np.float64)
     fps = sr / hop_length
     if _count_onsets(env) < _MIN_ONSETS:
@@ -424,11 +466,9 @@ def estimate_rhythm(
 
     meter = estimate_meter(
         beat_frames=frames,
-        S_power=S_power,
+        pitch_classes=pitch_classes,
         low_envelope=envelopes.low,
         full_envelope=envelopes.full,
-        sr=sr,
-        n_fft=n_fft,
     )
     downbeats = times[meter.first_downbeat :: meter.time_signature]
     return Rhythm(

@@ -227,19 +227,24 @@ def nnls_chroma(*, y: Float32Array, sr: int = 22050, hop_length: int = 512, n_fr
 def _magnitude_spectrogram(x: Float32Array, *, hop_length: int) -> tuple[Float32Array, Float64Array]:
     """Centred Hann STFT magnitude at :data:`TONAL_N_FFT` up to :data:`_MAX_BIN`, and each frame's level in dBFS."""
     n_frames = 1 + x.size // hop_length
-    padded = np.pad(x, TONAL_N_FFT // 2)
-    if padded.size < TONAL_N_FFT + (n_frames - 1) * hop_length:
-        padded = np.pad(padded, (0, TONAL_N_FFT + (n_frames - 1) * hop_length - padded.size))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, TONAL_N_FFT)[::hop_length][:n_frames]
+    half = TONAL_N_FFT // 2
     window = hann(TONAL_N_FFT).astype(np.float32)
     magnitude = np.empty((_MAX_BIN, n_frames), dtype=np.float32)
     mean_square = np.empty(n_frames, dtype=np.float64)
     for start in range(0, n_frames, _FRAMES_PER_BLOCK):
-        block = frames[start : start + _FRAMES_PER_BLOCK] * window
+        count = min(_FRAMES_PER_BLOCK, n_frames - start)
+        # Each block's centred frames are cut from a zero-padded copy of just its own samples: no padded copy of
+        # the whole signal.
+        first = start * hop_length - half
+        segment = np.zeros((count - 1) * hop_length + TONAL_N_FFT, dtype=np.float32)
+        lo, hi = max(first, 0), min(first + segment.size, x.size)
+        if hi > lo:
+            segment[lo - first : hi - first] = x[lo:hi]
+        block = np.lib.stride_tricks.sliding_window_view(segment, TONAL_N_FFT)[::hop_length][:count] * window
         # Parseval: the windowed mean square, divided by Hann's mean square (3/8), is the frame's mean square.
-        mean_square[start : start + block.shape[0]] = np.mean(block * block, axis=1, dtype=np.float64) / 0.375
+        mean_square[start : start + count] = np.mean(block * block, axis=1, dtype=np.float64) / 0.375
         spectrum = scipy.fft.rfft(block, axis=1)[:, :_MAX_BIN]
-        magnitude[:, start : start + block.shape[0]] = np.abs(spectrum).T
+        magnitude[:, start : start + count] = np.abs(spectrum).T
     frame_dbfs = 10.0 * np.log10(np.maximum(mean_square, 1e-20)) + 3.0103
     return magnitude, frame_dbfs
 

@@ -18,13 +18,14 @@ def test_mono_power_matches_a_2048_point_stft_of_the_mono_mix_at_22050() -> None
     y22 = soxr.resample(x.mean(axis=0), 44100, 22050, quality="HQ")
     reference = np.abs(librosa.stft(y22, n_fft=2048, hop_length=512, pad_mode="constant")) ** 2
     # when
-    result = frontend(x, sr=44100)
+    result = frontend(x, sr=44100, mono={"power": lambda s: s})
     # then: same grid, same power below the resampler's transition band
-    assert result.mono_power.shape == reference.shape
+    power = result.mono["power"]
+    assert power.shape == reference.shape
     below = slice(0, 930)  # 10 kHz
-    ratio = result.mono_power[below].sum() / reference[below].sum()
+    ratio = power[below].sum() / reference[below].sum()
     assert ratio == pytest.approx(1.0, abs=1e-3)
-    frames = np.corrcoef(result.mono_power[below].sum(axis=0), reference[below].sum(axis=0))[0, 1]
+    frames = np.corrcoef(power[below].sum(axis=0), reference[below].sum(axis=0))[0, 1]
     assert frames > 0.99999
 
 
@@ -72,3 +73,16 @@ def test_mel_filterbank_equals_librosa(kwargs: dict[str, float]) -> None:
     ours = mel_filterbank(**kwargs)  # type: ignore[arg-type]
     # then
     np.testing.assert_allclose(ours, librosa.filters.mel(**kwargs), atol=1e-7)
+
+
+def test_mono_reducers_see_every_frame_once_and_in_order() -> None:
+    # given: 30 s, more than one block of frames
+    x = click_track(bpm=120, seconds=30, sr=44100)
+    whole = frontend(x, sr=44100, mono={"power": lambda s: s}).mono["power"]
+    # when: reductions to a vector and to a matrix
+    result = frontend(x, sr=44100, mono={"total": lambda s: s.sum(axis=0), "low": lambda s: s[:4]})
+    # then: the same as reducing the whole spectrogram
+    assert result.mono["total"].shape == (result.n_frames,)
+    assert np.allclose(result.mono["total"], whole.sum(axis=0), rtol=1e-5)
+    assert np.array_equal(result.mono["low"], whole[:4])
+    assert frontend(x, sr=44100).mono == {}

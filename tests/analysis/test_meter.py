@@ -95,18 +95,16 @@ def test_time_signature_and_downbeats_of_synthetic_bars(name: str) -> None:
 
 def test_too_few_beats_default_to_four_four_with_zero_confidence() -> None:
     # given: five beats
-    s_power = np.ones((1 + N_FFT // 2, 100), dtype=np.float32)
+    pitch_classes = np.ones((12, 100), dtype=np.float32)
     low = np.zeros(100, dtype=np.float32)
     low[[10, 30, 50, 70, 90]] = [0.2, 0.3, 1.0, 0.1, 0.5]
 
     # when
     meter = estimate_meter(
         beat_frames=np.array([10, 30, 50, 70, 90]),
-        S_power=s_power,
+        pitch_classes=pitch_classes,
         low_envelope=low,
         full_envelope=low,
-        sr=SR,
-        n_fft=N_FFT,
     )
 
     # then: the bar starts on the strongest bass onset among the first four beats
@@ -117,11 +115,9 @@ def test_no_beats_give_the_default_meter() -> None:
     # when
     meter = estimate_meter(
         beat_frames=np.zeros(0, dtype=np.int64),
-        S_power=np.zeros((1 + N_FFT // 2, 10), dtype=np.float32),
+        pitch_classes=np.zeros((12, 10), dtype=np.float32),
         low_envelope=np.zeros(10, dtype=np.float32),
         full_envelope=np.zeros(10, dtype=np.float32),
-        sr=SR,
-        n_fft=N_FFT,
     )
 
     # then
@@ -141,9 +137,7 @@ def test_invalid_meter_arguments_raise(beats: npt.NDArray[np.int64], n_env: int,
     with pytest.raises(AnalysisParameterError, match=message):
         estimate_meter(
             beat_frames=beats,
-            S_power=np.zeros((1 + N_FFT // 2, 10), dtype=np.float32),
+            pitch_classes=np.zeros((12, 10), dtype=np.float32),
             low_envelope=np.zeros(n_env, dtype=np.float32),
             full_envelope=np.zeros(n_env, dtype=np.float32),
-            sr=SR,
-            n_fft=N_FFT,
         )
