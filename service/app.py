@@ -10,14 +10,20 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.analysis_run.endpoints import router as analysis_router
+from service.annotation.endpoints import router as annotation_router
 from service.config import settings
 from service.db import database
 from service.errors import ServiceError
+from service.listening_prompt.endpoints import router as prompt_router
 from service.queue import check_broker
+from service.reference.endpoints import router as reference_router
 from service.storage import get_storage
 from service.track.endpoints import router as track_router
+from service.user.endpoints import router as user_router
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +31,12 @@ log = logging.getLogger(__name__)
 _MULTIPART_SLACK = 64 * 1024
 
 
-def _error(status_code: int, error: str, detail: str, extra: dict[str, Any] | None = None) -> JSONResponse:
+def _error(
+    status_code: int, error: str, detail: str, extra: dict[str, Any] | None = None, *, field: str | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"error": error, "detail": detail}
+    if field:
+        body["field"] = field
     if extra:
         body["extra"] = extra
     return JSONResponse(status_code=status_code, content=body)
@@ -78,7 +88,7 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None)
+        return _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None, field=exc.field)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -92,9 +102,10 @@ def create_app() -> FastAPI:
         ]
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         field = ".".join(str(p) for p in first["loc"][1:]) or "request"
-        return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors})
+        return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors}, field=field)
 
-    app.include_router(track_router)
+    for router in (user_router, track_router, analysis_router, annotation_router, reference_router, prompt_router):
+        app.include_router(router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
@@ -124,5 +135,24 @@ def create_app() -> FastAPI:
     return app
 
 
+class CompressJSON:
+    """Gzip responses for clients that accept it, except audio: a Range reply must stay byte-addressable."""
+
+    def __init__(self, app: ASGIApp, *, minimum_size: int = 1024) -> None:
+        self.app = app
+        self.gzip = GZipMiddleware(app, minimum_size=minimum_size)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not scope.get("path", "").endswith("/audio"):
+            await self.gzip(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def wrap(app: ASGIApp, *, max_bytes: int) -> ASGIApp:
+    """The middleware every deployment runs: body size limit outermost, then compression."""
+    return BodySizeLimit(CompressJSON(app), max_bytes=max_bytes)
+
+
 def create_asgi_app() -> ASGIApp:
-    return BodySizeLimit(create_app(), max_bytes=settings.max_upload_bytes)
+    return wrap(create_app(), max_bytes=settings.max_upload_bytes)

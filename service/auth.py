@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.db import SessionDep
-from service.errors import Unauthorized
+from service.errors import Forbidden, Unauthorized
 from service.user.models import User
 from service.user.service import user as user_service
 
@@ -26,3 +26,12 @@ def current_user(
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def admin_user(user: CurrentUser) -> User:
+    if user.role != "admin":
+        raise Forbidden("admin role required")
+    return user
+
+
+AdminUser = Annotated[User, Depends(admin_user)]

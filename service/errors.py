@@ -1,4 +1,4 @@
-"""Service errors. One handler renders every one as ``{"error": <class>, "detail": <message>}``."""
+"""Service errors. One handler renders every one as ``{"error": <class>, "detail": <message>, "field": <name>?}``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from typing import Any
 class ServiceError(Exception):
     status_code = 500
 
-    def __init__(self, message: str, *, status_code: int | None = None, **extra: Any) -> None:
+    def __init__(self, message: str, *, status_code: int | None = None, field: str | None = None, **extra: Any) -> None:
         super().__init__(message)
         self.message = message
         if status_code is not None:
             self.status_code = status_code
+        self.field = field
         self.extra = extra
 
 
@@ -46,6 +47,16 @@ class UnsupportedMediaType(ServiceError):
 
 class UnprocessableAudio(ServiceError):
     status_code = 422
+
+
+class InvalidInput(ServiceError):
+    """A request that is well-formed but breaks a rule (a time outside the track, end before start): 422."""
+
+    status_code = 422
+
+
+class RangeNotSatisfiable(ServiceError):
+    status_code = 416
 
 
 class StorageUnavailable(ServiceError):

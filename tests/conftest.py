@@ -21,4 +21,5 @@ pytest_plugins = [
     "tests.fixtures.storage",
     "tests.fixtures.app",
     "tests.fixtures.services",
+    "tests.fixtures.analysed",
 ]

@@ -24,6 +24,18 @@ class AnalysisRunRepository:
         )
         return session.scalars(stmt).one_or_none()
 
+    def latest_succeeded_for_track(
+        self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID
+    ) -> AnalysisRun | None:
+        """The newest finished analysis: what analysis data is read from while a re-analysis is queued or running."""
+        stmt = (
+            select(AnalysisRun)
+            .where(AnalysisRun.track_id == track_id, AnalysisRun.user_id == user_id, AnalysisRun.status == "succeeded")
+            .order_by(AnalysisRun.completed_at.desc(), AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+            .limit(1)
+        )
+        return session.scalars(stmt).one_or_none()
+
     def latest_for_tracks(
         self, session: Session, *, track_ids: list[uuid.UUID], user_id: uuid.UUID
     ) -> dict[uuid.UUID, AnalysisRun]:

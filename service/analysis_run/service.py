@@ -122,6 +122,7 @@ class AnalysisRunService:
 
         track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
         track.key = result.key
+        track.loudness_lufs = result.loudness.integrated_lufs
         track.duration_seconds = info.duration_s
         track.sample_rate = info.sample_rate
         track.channels = info.channels

@@ -14,6 +14,10 @@ class ReferenceTrack(IdMixin, TimestampMixin, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "content_sha256"),
         Index(None, "user_id", "created_at"),
+        Index(None, "user_id", "title"),
+        Index(None, "user_id", "bpm"),
+        Index(None, "user_id", "duration_seconds"),
+        Index(None, "user_id", "loudness_lufs"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
@@ -23,6 +27,8 @@ class ReferenceTrack(IdMixin, TimestampMixin, Base):
     genre: Mapped[str | None] = mapped_column(String(200))
     bpm: Mapped[float | None]
     key: Mapped[str | None] = mapped_column(String(32))
+    # Integrated loudness (LUFS) of the latest successful analysis, for sorting and filtering the library.
+    loudness_lufs: Mapped[float | None]
     duration_seconds: Mapped[float | None]
     r2_key: Mapped[str] = mapped_column(String(1024))
     waveform_r2_key: Mapped[str | None] = mapped_column(String(1024))

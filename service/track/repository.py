@@ -5,6 +5,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from service.errors import NotFound
 from service.track.models import ReferenceTrack
 
 
@@ -14,6 +15,13 @@ class TrackRepository:
     def get(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> ReferenceTrack | None:
         stmt = select(ReferenceTrack).where(ReferenceTrack.id == track_id, ReferenceTrack.user_id == user_id)
         return session.scalars(stmt).one_or_none()
+
+    def get_or_404(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> ReferenceTrack:
+        """The user's track, or :class:`NotFound`: another user's track is indistinguishable from a missing one."""
+        track = self.get(session, user_id=user_id, track_id=track_id)
+        if track is None:
+            raise NotFound("track not found")
+        return track
 
     def get_by_sha256(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> ReferenceTrack | None:
         stmt = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256)
