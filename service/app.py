@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,6 +22,7 @@ from service.errors import ServiceError
 from service.listening_prompt.endpoints import router as prompt_router
 from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
+from service.schemas import ErrorRead
 from service.storage import get_storage
 from service.track.endpoints import router as track_router
 from service.user.endpoints import router as user_router
@@ -106,6 +108,7 @@ def create_app() -> FastAPI:
 
     for router in (user_router, track_router, analysis_router, annotation_router, reference_router, prompt_router):
         app.include_router(router)
+    _use_one_error_shape_in_openapi(app)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
@@ -133,6 +136,33 @@ def create_app() -> FastAPI:
         )
 
     return app
+
+
+def _use_one_error_shape_in_openapi(app: FastAPI) -> None:
+    """Document validation errors (422) with the error shape the handler really returns, not FastAPI's default."""
+
+    def build() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+        components.setdefault("ErrorRead", ErrorRead.model_json_schema(ref_template="#/components/schemas/{model}"))
+        error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                response = operation.get("responses", {}).get("422")
+                if response is not None:
+                    response["content"] = error_content
+                    if response.get("description") == "Validation Error":
+                        response["description"] = "Invalid input; `field` names the offending parameter or field"
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = build  # type: ignore[method-assign]
 
 
 class CompressJSON:
