@@ -11,9 +11,14 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.config import settings
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from service.user.models import User
 
 log = logging.getLogger("reftrack")
 
@@ -172,6 +177,76 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_record(user: User) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "id": str(user.id),
+        "email": user.email,
+        "name": user.name,
+        "role": user.role,
+        "is_active": user.is_active,
+        "created_at": when(user.created_at),
+        "last_activity_at": when(user.last_activity_at),
+    }
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    from service.db import session_scope
+    from service.user.repository import user_repository
+
+    if settings.is_sqlite:
+        migrate()
+    with session_scope() as session:
+        records = [_user_record(u) for u in user_repository.list(session)]
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+        return 0
+    header = ("EMAIL", "NAME", "ROLE", "ACTIVE", "CREATED", "LAST ACTIVE")
+    rows = [
+        (
+            r["email"],
+            r["name"] or "-",
+            r["role"],
+            "yes" if r["is_active"] else "no",
+            (r["created_at"] or "-")[:16].replace("T", " "),
+            (r["last_activity_at"] or "-")[:16].replace("T", " "),
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def _set_active(email: str, *, is_active: bool) -> int:
+    from service.db import session_scope
+    from service.errors import NotFound
+    from service.user.service import user as user_service
+
+    if settings.is_sqlite:
+        migrate()
+    try:
+        with session_scope() as session:
+            changed = user_service.set_active(session, email=email, is_active=is_active)
+            address = changed.email
+    except NotFound as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    print(f"{'enabled' if is_active else 'disabled'} user {address}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    return _set_active(args.email, is_active=False)
+
+
+def cmd_users_enable(args: argparse.Namespace) -> int:
+    return _set_active(args.email, is_active=True)
+
+
 def analyze_file(path: Path) -> dict[str, Any]:
     """Analyse one local file into the JSON-lines record ``reftrack analyze`` prints."""
     from analysis import analyze
@@ -299,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default=None)
     create.add_argument("--admin", action="store_true")
     create.set_defaults(func=cmd_users_create)
+    listing = users_sub.add_parser("list", help="list users with their role and whether they are active")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.set_defaults(func=cmd_users_list)
+    disable = users_sub.add_parser("disable", help="disable a user: their API tokens stop working at once")
+    disable.add_argument("email")
+    disable.set_defaults(func=cmd_users_disable)
+    enable = users_sub.add_parser("enable", help="enable a disabled user again (their unexpired tokens work again)")
+    enable.add_argument("email")
+    enable.set_defaults(func=cmd_users_enable)
 
     analyze = sub.add_parser("analyze", help="analyse local files, printing one JSON object per line")
     analyze.add_argument("paths", nargs="+")

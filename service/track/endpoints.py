@@ -3,9 +3,11 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Request, Response, status
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
 from service.auth import CurrentUser
@@ -13,8 +15,11 @@ from service.config import settings
 from service.db import SessionDep
 from service.errors import (
     BadRequest,
+    InvalidInput,
     NotFound,
     PayloadTooLarge,
+    RangeNotSatisfiable,
+    StorageUnavailable,
     Unauthorized,
     UnprocessableAudio,
     UnsupportedMediaType,
@@ -23,19 +28,20 @@ from service.errors import (
 from service.storage import StorageDep
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
-from service.track.schemas import TrackList, TrackRead
-from service.track.service import TrackFields
+from service.track.schemas import TrackList, TrackListQuery, TrackRead, TrackUpdate
+from service.track.service import AudioRedirect, TrackFields
 from service.track.service import track as track_service
 from service.upload import receive_upload
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 
 
-def _read(track: ReferenceTrack, analysis: object | None) -> TrackRead:
-    read = TrackRead.model_validate(track)
-    read.has_waveform = track.waveform_r2_key is not None
-    read.analysis = AnalysisRead.model_validate(analysis) if analysis is not None else None
-    return read
+def _read(track: ReferenceTrack, analysis: AnalysisRun | None) -> TrackRead:
+    return TrackRead.build(track, analysis)
+
+
+def _client_ip(request: Request) -> str | None:
+    return request.client.host if request.client else None
 
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -85,17 +91,15 @@ async def upload_track(
         upload.close()
 
 
-@router.get("", response_model=TrackList, responses=error_responses(Unauthorized))
-def list_tracks(
-    session: SessionDep,
-    user: CurrentUser,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
-) -> TrackList:
-    """List your tracks, newest first."""
-    tracks, count = track_repository.list(session, user_id=user.id, limit=limit, offset=offset)
-    latest = analysis_run_repository.latest_for_tracks(session, track_ids=[t.id for t in tracks], user_id=user.id)
-    return TrackList(data=[_read(t, latest.get(t.id)) for t in tracks], count=count)
+@router.get("", response_model=TrackList, responses=error_responses(Unauthorized, InvalidInput))
+def list_tracks(session: SessionDep, user: CurrentUser, query: Annotated[TrackListQuery, Query()]) -> TrackList:
+    """Your library: filter by BPM, key (optionally with its compatible keys), genre, artist, analysis status or
+    text; sort by created_at, title, bpm, duration or loudness (missing values last in either order); page
+    with ``next_cursor``. Pages stay consistent while tracks are added: no track is repeated or skipped."""
+    page = track_service.list_tracks(session, user=user, query=query)
+    return TrackList(
+        data=[_read(t, page.latest.get(t.id)) for t in page.tracks], next_cursor=page.next_cursor, count=page.count
+    )
 
 
 @router.get("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound))
@@ -106,6 +110,67 @@ def get_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Tr
         raise NotFound("track not found")
     latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
     return _read(track, latest)
+
+
+@router.patch("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound, InvalidInput))
+def update_track(
+    track_id: uuid.UUID, changes: Annotated[TrackUpdate, Body()], session: SessionDep, user: CurrentUser
+) -> TrackRead:
+    """Change a track's title, artist, album, genre, reference flag or metadata; omitted fields are kept."""
+    track = track_service.update(session, user=user, track_id=track_id, changes=changes)
+    latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
+    return _read(track, latest)
+
+
+_AUDIO_CONTENT = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
+_AUDIO_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The whole original", "content": _AUDIO_CONTENT},
+    206: {
+        "description": "The requested byte range (`Range: bytes=a-b`, `bytes=a-` or `bytes=-n`)",
+        "content": _AUDIO_CONTENT,
+    },
+    307: {"description": "Object storage (S3, R2): redirect to a presigned URL of the original"},
+    **error_responses(Unauthorized, NotFound, RangeNotSatisfiable, StorageUnavailable),
+}
+
+
+@router.get("/{track_id}/audio", response_model=None, response_class=Response, responses=_AUDIO_RESPONSES)
+def get_track_audio(
+    track_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    user: CurrentUser,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support."""
+    try:
+        audio = track_service.audio(
+            session, user=user, track_id=track_id, storage=storage, range_header=range_header, if_range=if_range
+        )
+    except RangeNotSatisfiable as exc:
+        # RFC 9110 asks for the current length in Content-Range; the shared error handler sets no headers.
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"error": type(exc).__name__, "detail": exc.message},
+            headers={"Content-Range": f"bytes */{exc.extra['size']}"},
+        )
+    if isinstance(audio, AudioRedirect):
+        return RedirectResponse(audio.url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Length": str(audio.length),
+        "ETag": audio.etag,
+        "Cache-Control": "private, max-age=3600",
+    }
+    if audio.partial:
+        headers["Content-Range"] = f"bytes {audio.first}-{audio.last}/{audio.size}"
+    return StreamingResponse(
+        audio.chunks(),
+        status_code=status.HTTP_206_PARTIAL_CONTENT if audio.partial else status.HTTP_200_OK,
+        media_type=audio.content_type,
+        headers=headers,
+    )
 
 
 @router.get("/{track_id}/analysis", response_model=AnalysisRead, responses=error_responses(Unauthorized, NotFound))
@@ -125,11 +190,5 @@ def delete_track(
     request: Request, track_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> Response:
     """Delete a track with its analyses, annotations and stored files."""
-    track_service.delete(
-        session,
-        user=user,
-        track_id=track_id,
-        storage=storage,
-        ip_address=request.client.host if request.client else None,
-    )
+    track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=_client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

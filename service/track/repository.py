@@ -1,16 +1,119 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
+from service.analysis_run.models import AnalysisRun
 from service.errors import NotFound
 from service.track.models import ReferenceTrack
 
+SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
+    "created_at": ReferenceTrack.created_at,
+    "title": ReferenceTrack.title,
+    "bpm": ReferenceTrack.bpm,
+    "duration": ReferenceTrack.duration_seconds,
+    "loudness": ReferenceTrack.loudness_lufs,
+}
+NULLABLE_SORTS = frozenset({"bpm", "duration", "loudness"})
+
+
+@dataclass(frozen=True, slots=True)
+class TrackFilters:
+    """Library filters, already validated and normalised (keys spelled as stored, search terms split)."""
+
+    bpm_min: float | None = None
+    bpm_max: float | None = None
+    keys: frozenset[str] | None = None
+    genre: str | None = None
+    artist: str | None = None
+    status: str | None = None
+    terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the previous page ended: its last track's sort value and id."""
+
+    value: Any
+    track_id: uuid.UUID
+
+
+@dataclass(frozen=True, slots=True)
+class Ordering:
+    sort: str
+    descending: bool
+
+
+def _latest_status() -> ColumnElement[str | None]:
+    return (
+        select(AnalysisRun.status)
+        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.user_id == ReferenceTrack.user_id)
+        .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+        .limit(1)
+        .correlate(ReferenceTrack)
+        .scalar_subquery()
+    )
+
+
+def _conditions(filters: TrackFilters) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if filters.bpm_min is not None:
+        conditions.append(ReferenceTrack.bpm >= filters.bpm_min)
+    if filters.bpm_max is not None:
+        conditions.append(ReferenceTrack.bpm <= filters.bpm_max)
+    if filters.keys is not None:
+        conditions.append(ReferenceTrack.key.in_(sorted(filters.keys)))
+    # lower() on both sides, so the comparison folds case the same way whatever the database's lower() does.
+    if filters.genre is not None:
+        conditions.append(func.lower(ReferenceTrack.genre) == func.lower(filters.genre))
+    if filters.artist is not None:
+        conditions.append(func.lower(ReferenceTrack.artist) == func.lower(filters.artist))
+    if filters.status is not None:
+        conditions.append(_latest_status() == filters.status)
+    for term in filters.terms:
+        conditions.append(
+            or_(
+                ReferenceTrack.title.icontains(term, autoescape=True),
+                ReferenceTrack.artist.icontains(term, autoescape=True),
+                ReferenceTrack.album.icontains(term, autoescape=True),
+            )
+        )
+    return conditions
+
+
+def _after(ordering: Ordering, position: Position) -> ColumnElement[bool]:
+    """Rows strictly after ``position`` in the page order: (sort value, id), NULL sort values last."""
+    column = SORT_COLUMNS[ordering.sort]
+    track_id = ReferenceTrack.id
+
+    def beyond(left: Any, right: Any) -> ColumnElement[bool]:
+        return left < right if ordering.descending else left > right  # type: ignore[no-any-return]
+
+    if position.value is None:
+        return and_(column.is_(None), beyond(track_id, position.track_id))
+    after = or_(beyond(column, position.value), and_(column == position.value, beyond(track_id, position.track_id)))
+    if ordering.sort in NULLABLE_SORTS:
+        after = or_(after, column.is_(None))
+    return after
+
+
+def _ordered(stmt: Select[ReferenceTrack], ordering: Ordering) -> Select[ReferenceTrack]:
+    column = SORT_COLUMNS[ordering.sort]
+    if ordering.descending:
+        return stmt.order_by(column.desc().nulls_last(), ReferenceTrack.id.desc())
+    return stmt.order_by(column.asc().nulls_last(), ReferenceTrack.id.asc())
+
 
 class TrackRepository:
-    """Every query is scoped to one user: another user's track simply does not exist here."""
+    """Every query is scoped to one user: another user's track simply does not exist here.
+
+    The ``*_all_users`` methods are the one exception, for the admin API, and say so in their names.
+    """
 
     def get(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> ReferenceTrack | None:
         stmt = select(ReferenceTrack).where(ReferenceTrack.id == track_id, ReferenceTrack.user_id == user_id)
@@ -27,13 +130,57 @@ class TrackRepository:
         stmt = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256)
         return session.scalars(stmt).one_or_none()
 
-    def list(
-        self, session: Session, *, user_id: uuid.UUID, limit: int, offset: int
-    ) -> tuple[list[ReferenceTrack], int]:
-        base = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id)
-        count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
-        stmt = base.order_by(ReferenceTrack.created_at.desc(), ReferenceTrack.id.desc()).limit(limit).offset(offset)
-        return list(session.scalars(stmt)), count
+    def page(
+        self,
+        session: Session,
+        *,
+        user_id: uuid.UUID,
+        filters: TrackFilters,
+        ordering: Ordering,
+        limit: int,
+        after: Position | None = None,
+    ) -> list[ReferenceTrack]:
+        """Up to ``limit`` of the user's matching tracks in ``ordering``, starting after ``after`` (keyset)."""
+        return self._page(session, [ReferenceTrack.user_id == user_id], filters, ordering, limit, after)
+
+    def count(self, session: Session, *, user_id: uuid.UUID, filters: TrackFilters) -> int:
+        return self._count(session, [ReferenceTrack.user_id == user_id], filters)
+
+    def page_all_users(
+        self,
+        session: Session,
+        *,
+        owner_id: uuid.UUID | None,
+        filters: TrackFilters,
+        ordering: Ordering,
+        limit: int,
+        after: Position | None = None,
+    ) -> list[ReferenceTrack]:
+        """Like :meth:`page` over every user's tracks (or one ``owner_id``'s): admin only."""
+        scope = [] if owner_id is None else [ReferenceTrack.user_id == owner_id]
+        return self._page(session, scope, filters, ordering, limit, after)
+
+    def count_all_users(self, session: Session, *, owner_id: uuid.UUID | None, filters: TrackFilters) -> int:
+        scope = [] if owner_id is None else [ReferenceTrack.user_id == owner_id]
+        return self._count(session, scope, filters)
+
+    def _page(
+        self,
+        session: Session,
+        scope: Sequence[ColumnElement[bool]],
+        filters: TrackFilters,
+        ordering: Ordering,
+        limit: int,
+        after: Position | None,
+    ) -> list[ReferenceTrack]:
+        stmt = select(ReferenceTrack).where(*scope, *_conditions(filters))
+        if after is not None:
+            stmt = stmt.where(_after(ordering, after))
+        return list(session.scalars(_ordered(stmt, ordering).limit(limit)))
+
+    def _count(self, session: Session, scope: Sequence[ColumnElement[bool]], filters: TrackFilters) -> int:
+        stmt = select(func.count(ReferenceTrack.id)).where(*scope, *_conditions(filters))
+        return session.scalar(stmt) or 0
 
 
 track_repository = TrackRepository()

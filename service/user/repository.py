@@ -28,5 +28,9 @@ class UserRepository:
         )
         return session.scalars(stmt).one_or_none()
 
+    def get_session_for_user(self, session: Session, *, user_id: uuid.UUID, token_hash: str) -> ApiSession | None:
+        stmt = select(ApiSession).where(ApiSession.user_id == user_id, ApiSession.token_hash == token_hash)
+        return session.scalars(stmt).one_or_none()
+
 
 user_repository = UserRepository()

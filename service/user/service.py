@@ -2,17 +2,20 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from service.audit.service import audit as audit_service
 from service.config import settings
 from service.db import utcnow
-from service.errors import Conflict, Unauthorized
+from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from service.user.models import ApiSession, User
 from service.user.repository import user_repository
+from service.user.schemas import UserAdminUpdate
 
 TOKEN_PREFIX = "rt_"
 # Writing last_activity_at on every request would turn each read into a write; once a minute is plenty.
@@ -53,6 +56,7 @@ class UserService:
         ttl: timedelta | None = None,
         user_agent: str | None = None,
         ip_address: str | None = None,
+        name: str | None = None,
     ) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         ttl = ttl if ttl is not None else timedelta(days=settings.token_ttl_days)
@@ -72,8 +76,82 @@ class UserService:
             target_type="session",
             target_id=str(api_session.id),
             ip_address=ip_address,
+            # The sessions table has no column for a label, so the audit trail is where it is kept.
+            details={"name": name} if name else None,
         )
         return IssuedToken(token=token, api_session=api_session)
+
+    def revoke_token(self, session: Session, *, user: User, token: str, ip_address: str | None = None) -> None:
+        """Delete the session row behind ``token``; the token is refused from the next request on."""
+        api_session = user_repository.get_session_for_user(session, user_id=user.id, token_hash=hash_token(token))
+        if api_session is None:
+            raise Unauthorized("invalid or expired token")
+        session.delete(api_session)
+        audit_service.record(
+            session,
+            user_id=user.id,
+            action="token.revoked",
+            target_type="session",
+            target_id=str(api_session.id),
+            ip_address=ip_address,
+        )
+        session.flush()
+
+    def update(
+        self,
+        session: Session,
+        *,
+        admin: User,
+        user_id: uuid.UUID,
+        changes: UserAdminUpdate,
+        ip_address: str | None = None,
+    ) -> User:
+        """Enable, disable, promote or demote a user. Admins cannot lock themselves out."""
+        target = user_repository.get(session, user_id)
+        if target is None:
+            raise NotFound("user not found")
+        if target.id == admin.id and changes.is_active is False:
+            raise InvalidInput("is_active: you cannot disable your own account", field="is_active")
+        if target.id == admin.id and changes.role == "user":
+            raise InvalidInput("role: you cannot remove your own admin role", field="role")
+        return self._apply(
+            session, target, is_active=changes.is_active, role=changes.role, actor=admin, ip_address=ip_address
+        )
+
+    def set_active(self, session: Session, *, email: str, is_active: bool) -> User:
+        """Enable or disable a user by email, from the command line (no acting user)."""
+        target = user_repository.get_by_email(session, email.strip().lower())
+        if target is None:
+            raise NotFound(f"no user with email {email.strip().lower()!r}")
+        return self._apply(session, target, is_active=is_active, role=None, actor=None, ip_address=None)
+
+    def _apply(
+        self,
+        session: Session,
+        target: User,
+        *,
+        is_active: bool | None,
+        role: str | None,
+        actor: User | None,
+        ip_address: str | None,
+    ) -> User:
+        changed: dict[str, Any] = {}
+        if is_active is not None and is_active != target.is_active:
+            target.is_active = changed["is_active"] = is_active
+        if role is not None and role != target.role:
+            target.role = changed["role"] = role
+        if changed:
+            audit_service.record(
+                session,
+                user_id=actor.id if actor is not None else None,
+                action="user.updated",
+                target_type="user",
+                target_id=str(target.id),
+                ip_address=ip_address,
+                details={**changed, "via": "api" if actor is not None else "cli"},
+            )
+        session.flush()
+        return target
 
     def authenticate(self, session: Session, *, token: str) -> User:
         now = utcnow()

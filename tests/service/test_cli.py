@@ -65,3 +65,35 @@ def test_users_create_prints_the_token_alone_on_the_last_line(tmp_path: Path) ->
     assert len(token) == 46
     assert again.returncode == 1
     assert "already exists" in again.stderr
+
+
+def test_users_list_disable_and_enable(tmp_path: Path) -> None:
+    # given
+    assert run_cli("users", "create", "root@example.com", "--admin", data_dir=tmp_path).returncode == 0
+    assert run_cli("users", "create", "producer@example.com", "--name", "Pat", data_dir=tmp_path).returncode == 0
+    # when
+    disabled = run_cli("users", "disable", "Producer@Example.com", data_dir=tmp_path)
+    listed = run_cli("users", "list", "--format", "json", data_dir=tmp_path)
+    enabled = run_cli("users", "enable", "producer@example.com", data_dir=tmp_path)
+    table = run_cli("users", "list", data_dir=tmp_path)
+    unknown = run_cli("users", "disable", "nobody@example.com", data_dir=tmp_path)
+    # then
+    assert disabled.returncode == 0, disabled.stderr
+    assert disabled.stdout == "disabled user producer@example.com\n"
+    assert listed.returncode == 0, listed.stderr
+    users = json.loads(listed.stdout)
+    assert [(u["email"], u["name"], u["role"], u["is_active"]) for u in users] == [
+        ("root@example.com", None, "admin", True),
+        ("producer@example.com", "Pat", "user", False),
+    ]
+    assert set(users[0]) == {"id", "email", "name", "role", "is_active", "created_at", "last_activity_at"}
+    assert enabled.returncode == 0, enabled.stderr
+    assert enabled.stdout == "enabled user producer@example.com\n"
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["EMAIL", "NAME", "ROLE", "ACTIVE", "CREATED", "LAST", "ACTIVE"]
+    assert [line.split()[:4] for line in lines[1:]] == [
+        ["root@example.com", "-", "admin", "yes"],
+        ["producer@example.com", "Pat", "user", "yes"],
+    ]
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip().splitlines()[-1] == "error: no user with email 'nobody@example.com'"

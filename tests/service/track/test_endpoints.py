@@ -223,6 +223,7 @@ def test_list_and_get_show_only_your_tracks(
     analysis = client.get(f"/v1/tracks/{first['id']}/analysis", headers=alice.headers)
     # then
     assert listing["count"] == 2
+    assert listing["next_cursor"] is None
     assert [t["id"] for t in listing["data"]] == [second["id"], first["id"]]
     assert one.status_code == 200
     assert one.json()["id"] == first["id"]
@@ -247,10 +248,12 @@ def test_another_users_track_is_a_404_everywhere(
     responses = [
         client.get(url, headers=bob.headers),
         client.get(f"{url}/analysis", headers=bob.headers),
+        client.get(f"{url}/audio", headers=bob.headers),
+        client.patch(url, headers=bob.headers, json={"title": "taken"}),
         client.delete(url, headers=bob.headers),
     ]
     # then
-    assert [r.status_code for r in responses] == [404, 404, 404]
+    assert [r.status_code for r in responses] == [404, 404, 404, 404, 404]
     assert all(r.json() == {"error": "NotFound", "detail": "track not found"} for r in responses)
     assert count(session, ReferenceTrack) == 1
     assert len(stored_files(local_storage)) == 1
