@@ -90,7 +90,9 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        return _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None, field=exc.field)
+        response = _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None, field=exc.field)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

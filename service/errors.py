@@ -8,9 +8,18 @@ from typing import Any
 class ServiceError(Exception):
     status_code = 500
 
-    def __init__(self, message: str, *, status_code: int | None = None, field: str | None = None, **extra: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.headers = headers
         if status_code is not None:
             self.status_code = status_code
         self.field = field

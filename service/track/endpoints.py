@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from service.analysis_run.models import AnalysisRun
@@ -144,17 +144,9 @@ def get_track_audio(
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> Response:
     """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support."""
-    try:
-        audio = track_service.audio(
-            session, user=user, track_id=track_id, storage=storage, range_header=range_header, if_range=if_range
-        )
-    except RangeNotSatisfiable as exc:
-        # RFC 9110 asks for the current length in Content-Range; the shared error handler sets no headers.
-        return JSONResponse(
-            status_code=exc.status_code,
-            content={"error": type(exc).__name__, "detail": exc.message},
-            headers={"Content-Range": f"bytes */{exc.extra['size']}"},
-        )
+    audio = track_service.audio(
+        session, user=user, track_id=track_id, storage=storage, range_header=range_header, if_range=if_range
+    )
     if isinstance(audio, AudioRedirect):
         return RedirectResponse(audio.url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     headers = {

@@ -289,7 +289,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if match is None or match[1] == match[2] == "":
         return None
     first, last = match[1], match[2]
-    unsatisfiable = RangeNotSatisfiable(f"range {header.strip()!r} is outside the file's {size} bytes", size=size)
+    unsatisfiable = RangeNotSatisfiable(
+        f"range {header.strip()!r} is outside the file's {size} bytes", headers={"Content-Range": f"bytes */{size}"}
+    )
     if first == "":
         suffix = int(last)
         if suffix == 0 or size == 0:
