@@ -1,0 +1,376 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, computed_field, field_validator
+
+from service.listening_prompt.engine import TemplateError, placeholders_in
+from service.schemas import Schema
+
+SORT_ORDER_RANGE = (-1_000_000, 1_000_000)
+MAX_PRESET_TEMPLATES = 100
+MAX_PRESET_CATEGORIES = 50
+MAX_PROMPTS = 100
+
+
+def no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps the error a 422 naming the field.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=100)]
+Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)]
+Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)]
+PromptText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(no_nul)
+]
+RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
+SortOrder = Annotated[int, Field(ge=SORT_ORDER_RANGE[0], le=SORT_ORDER_RANGE[1])]
+
+# ----------------------------------------------------------------------------------------------------------------
+# Templates
+
+_TEMPLATE_EXAMPLE: dict[str, Any] = {
+    "key": "low_end_sidechain",
+    "name": "Sidechain pump",
+    "description": "How the bass ducks under the kick in the densest passage.",
+    "category": "low_end",
+    "prompt_text": "At {at}, the low band carries {low_share_pct}% of the energy. Does the bass duck under the kick?",
+    "placement_rule": "loudest_section",
+    "is_active": True,
+    "sort_order": 40,
+}
+
+
+class TemplateCreate(Schema):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_TEMPLATE_EXAMPLE]})
+
+    key: Key
+    name: Name
+    description: Description | None = None
+    category: Category
+    prompt_text: PromptText
+    placement_rule: RuleName = "whole_track"
+    is_active: bool = True
+    sort_order: SortOrder = 0
+
+
+class TemplateUpdate(Schema):
+    """Fields left out stay as they are; the key never changes (presets refer to it)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"prompt_text": "Listen at {at}: {low_share_pct}% sits in the low band."}]},
+    )
+
+    name: Name | None = None
+    description: Description | None = None
+    category: Category | None = None
+    prompt_text: PromptText | None = None
+    placement_rule: RuleName | None = None
+    is_active: bool | None = None
+    sort_order: SortOrder | None = None
+
+    not_null = field_validator("name", "category", "prompt_text", "placement_rule", "is_active", "sort_order")(
+        _not_null
+    )
+
+
+class TemplateRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "5f0c6b7e-93b1-5a0e-8f53-0a6a8d1c2e11",
+                    **_TEMPLATE_EXAMPLE,
+                    "placeholders": ["at", "low_share_pct"],
+                    "created_at": "2026-11-22T12:00:00Z",
+                    "updated_at": "2026-11-22T12:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    key: str
+    name: str
+    description: str | None
+    category: str
+    prompt_text: str
+    placement_rule: str | None
+    is_active: bool
+    sort_order: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def placeholders(self) -> list[str]:
+        """The placeholders of ``prompt_text`` in order of first use."""
+        try:
+            return list(placeholders_in(self.prompt_text))
+        except TemplateError:
+            return []
+
+
+class TemplateList(Schema):
+    data: list[TemplateRead]
+    count: int
+
+
+class PlacementRuleRead(Schema):
+    name: str
+    description: str
+    stereo: bool = Field(description="Needs a stereo file; skipped for mono and dual-mono tracks")
+
+
+class PlaceholderRead(Schema):
+    name: str
+    description: str
+    unit: str | None
+    stereo: bool = Field(description="Needs a stereo file; skipped for mono and dual-mono tracks")
+    placement_rules: list[str] | None = Field(description="The only rules it can be used with; null for any rule")
+
+
+class VocabularyRead(Schema):
+    """What template text may use: the placement rules and placeholders the prompt engine binds."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "placement_rules": [
+                        {
+                            "name": "loudest_section",
+                            "description": "The section with the highest loudness.",
+                            "stereo": False,
+                        }
+                    ],
+                    "placeholders": [
+                        {
+                            "name": "lufs",
+                            "description": "Integrated loudness of the track",
+                            "unit": "LUFS",
+                            "stereo": False,
+                            "placement_rules": None,
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    placement_rules: list[PlacementRuleRead]
+    placeholders: list[PlaceholderRead]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Presets
+
+
+def _unique(values: list[str] | None) -> list[str] | None:
+    if values is not None:
+        seen: set[str] = set()
+        for value in values:
+            if value in seen:
+                raise ValueError(f"{value!r} is listed twice")
+            seen.add(value)
+    return values
+
+
+class PresetConfiguration(Schema):
+    """Which prompts a preset renders: its templates (in this order), categories, a cap and a region."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "templates": ["low_end_kick_bass", "dynamics_drop_impact", "reference_compare"],
+                    "max_prompts": 3,
+                    "region_id": "0b9f7a52-4c57-4f0e-9d0c-1f5c7e2b8a10",
+                },
+                {"categories": ["low_end", "stereo"]},
+            ]
+        },
+    )
+
+    templates: list[Key] | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_PRESET_TEMPLATES,
+        description="Template keys, rendered in this order; all active templates when left out",
+    )
+    categories: list[Category] | None = Field(
+        None, min_length=1, max_length=MAX_PRESET_CATEGORIES, description="Only templates of these categories"
+    )
+    max_prompts: int | None = Field(None, ge=1, le=MAX_PROMPTS, description="At most this many prompts")
+    region_id: uuid.UUID | None = Field(
+        None, description="One of your regions: where prompts with the placement rule `region` apply"
+    )
+
+    distinct = field_validator("templates", "categories")(_unique)
+
+
+class PresetCreate(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "Low end check",
+                    "configuration": {"categories": ["low_end"], "max_prompts": 3},
+                    "is_default": True,
+                }
+            ]
+        },
+    )
+
+    name: Name
+    configuration: PresetConfiguration = Field(default_factory=PresetConfiguration)
+    is_default: bool = False
+    sort_order: SortOrder | None = Field(None, description="Defaults to after your last preset")
+
+
+class PresetUpdate(Schema):
+    """Fields left out stay as they are; ``configuration`` replaces the whole configuration."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"is_default": True}]})
+
+    name: Name | None = None
+    configuration: PresetConfiguration | None = None
+    is_default: bool | None = None
+    sort_order: SortOrder | None = None
+
+    not_null = field_validator("name", "configuration", "is_default", "sort_order")(_not_null)
+
+
+class PresetRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "7d1e2c9a-3b4f-4e5d-8a6b-9c0d1e2f3a4b",
+                    "name": "Low end check",
+                    "configuration": {"categories": ["low_end"], "max_prompts": 3},
+                    "is_default": True,
+                    "sort_order": 1,
+                    "created_at": "2026-11-22T12:00:00Z",
+                    "updated_at": "2026-11-22T12:00:00Z",
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    name: str
+    configuration: PresetConfiguration
+    is_default: bool
+    sort_order: int
+    created_at: Timestamp
+    updated_at: Timestamp
+
+
+class PresetList(Schema):
+    data: list[PresetRead]
+    count: int
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Prompts of a track
+
+
+class PromptLoop(Schema):
+    start: float = Field(description="Seconds")
+    end: float = Field(description="Seconds")
+
+
+class PromptValueRead(Schema):
+    value: float | int | str = Field(description="As measured (seconds for times)")
+    text: str = Field(description="As it appears in the prompt")
+    unit: str | None
+
+
+class PromptRead(Schema):
+    template_id: uuid.UUID
+    template_key: str
+    category: str
+    name: str
+    text: str
+    at_seconds: float
+    loop: PromptLoop
+    placement_rule: str
+    placement: str = Field(description="Where the rule placed the prompt, e.g. 'loudest section B (drop)'")
+    values: dict[str, PromptValueRead] = Field(description="Every placeholder of the template, in order of use")
+
+
+class SkippedPromptRead(Schema):
+    template_key: str
+    category: str
+    reason: str
+
+
+class PromptList(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "track_id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
+                    "analysis_id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                    "preset_id": None,
+                    "data": [
+                        {
+                            "template_id": "5f0c6b7e-93b1-5a0e-8f53-0a6a8d1c2e11",
+                            "template_key": "dynamics_true_peak",
+                            "category": "dynamics",
+                            "name": "Peaks and clipping",
+                            "text": "True peak reaches -0.8 dBTP. Listen closely at 0:55 for crunch or distortion "
+                            "on the loudest hits.",
+                            "at_seconds": 55.287,
+                            "loop": {"start": 55.287, "end": 69.01},
+                            "placement_rule": "loudest_section",
+                            "placement": "loudest section B (drop)",
+                            "values": {
+                                "true_peak_dbtp": {"value": -0.81, "text": "-0.8", "unit": "dBTP"},
+                                "at": {"value": 55.287, "text": "0:55", "unit": "s"},
+                            },
+                        }
+                    ],
+                    "count": 1,
+                    "skipped": [
+                        {
+                            "template_key": "stereo_width",
+                            "category": "stereo",
+                            "reason": "the track is mono: there is no stereo image to listen to",
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+    track_id: uuid.UUID
+    analysis_id: uuid.UUID
+    preset_id: uuid.UUID | None
+    data: list[PromptRead]
+    count: int
+    skipped: list[SkippedPromptRead]

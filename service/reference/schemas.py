@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
+
+from service.schemas import Schema
+
+MAX_TAGS = 32
+MAX_TAG_CHARS = 64
+MAX_REORDER_IDS = 10_000
+SORT_ORDER_RANGE = (-1_000_000, 1_000_000)
+
+
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps the error a 422 naming the field.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _distinct_tags(tags: list[str] | None) -> list[str] | None:
+    """Drop repeated tags, keeping the first of each."""
+    if tags is None:
+        return None
+    return list(dict.fromkeys(tags))
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+
+
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("may be left out, but not null")
+    return value
+
+
+CollectionName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)
+]
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS), AfterValidator(_no_nul)
+]
+Notes = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+SortOrder = Annotated[int, Field(ge=SORT_ORDER_RANGE[0], le=SORT_ORDER_RANGE[1])]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags of up to 64 characters")]
+
+
+class ReferenceCreate(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "track_id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
+                    "collection_name": "Club mixes",
+                    "notes": "Kick and bass sit perfectly; check the drop at 1:05.",
+                    "tags": ["techno", "low end"],
+                    "is_favorite": True,
+                }
+            ]
+        },
+    )
+
+    track_id: uuid.UUID
+    collection_name: CollectionName = "default"
+    notes: Notes | None = None
+    tags: Tags = Field(default_factory=list)
+    is_favorite: bool = False
+    sort_order: SortOrder | None = Field(None, description="Defaults to after the collection's last reference")
+
+    distinct = field_validator("tags")(_distinct_tags)
+
+
+class ReferenceUpdate(Schema):
+    """Fields left out stay as they are; ``notes`` may be set to null to clear them."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"is_favorite": False, "tags": ["techno"]}]}
+    )
+
+    collection_name: CollectionName | None = Field(
+        None, description="Moves the reference, to the end of that collection unless sort_order is given"
+    )
+    notes: Notes | None = None
+    tags: Tags | None = None
+    is_favorite: bool | None = None
+    sort_order: SortOrder | None = None
+
+    not_null = field_validator("collection_name", "tags", "is_favorite", "sort_order")(_not_null)
+    distinct = field_validator("tags")(_distinct_tags)
+
+
+class ReferenceTrackBrief(Schema):
+    id: uuid.UUID
+    title: str
+    artist: str | None
+    bpm: float | None
+    key: str | None
+    duration_seconds: float | None
+    loudness_lufs: float | None
+
+
+class ReferenceRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "0b9f7a52-4c57-4f0e-9d0c-1f5c7e2b8a10",
+                    "track_id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
+                    "collection_name": "Club mixes",
+                    "notes": "Kick and bass sit perfectly; check the drop at 1:05.",
+                    "tags": ["techno", "low end"],
+                    "is_favorite": True,
+                    "sort_order": 0,
+                    "created_at": "2026-11-22T12:00:00Z",
+                    "updated_at": "2026-11-22T12:00:00Z",
+                    "track": {
+                        "id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
+                        "title": "Reference",
+                        "artist": "Someone",
+                        "bpm": 128.0,
+                        "key": "F minor",
+                        "duration_seconds": 372.5,
+                        "loudness_lufs": -7.9,
+                    },
+                }
+            ]
+        }
+    )
+
+    id: uuid.UUID
+    track_id: uuid.UUID
+    collection_name: str
+    notes: str | None
+    tags: list[str]
+    is_favorite: bool
+    sort_order: int
+    created_at: Timestamp
+    updated_at: Timestamp
+    track: ReferenceTrackBrief
+
+
+class ReferenceList(Schema):
+    data: list[ReferenceRead]
+    count: int
+
+
+class CollectionRead(Schema):
+    name: str
+    count: int
+    favorite_count: int
+
+
+class CollectionList(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"data": [{"name": "Club mixes", "count": 4, "favorite_count": 1}], "count": 1}]
+        }
+    )
+
+    data: list[CollectionRead]
+    count: int
+
+
+class ReorderRequest(Schema):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "collection_name": "Club mixes",
+                    "ids": ["0b9f7a52-4c57-4f0e-9d0c-1f5c7e2b8a10", "7d1e2c9a-3b4f-4e5d-8a6b-9c0d1e2f3a4b"],
+                }
+            ]
+        },
+    )
+
+    collection_name: CollectionName
+    ids: list[uuid.UUID] = Field(
+        max_length=MAX_REORDER_IDS, description="Every reference of the collection, exactly once, in the new order"
+    )
