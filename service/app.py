@@ -96,6 +96,9 @@ def create_app() -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400 and str(exc.detail).startswith("There was an error parsing the body"):
+            # A body that is not valid JSON is invalid input like any other: one status, one shape.
+            return _error(422, "ValidationError", "body: not valid JSON", field="body")
         name = "PayloadTooLarge" if exc.status_code == 413 else "HTTPError"
         return _error(exc.status_code, name, str(exc.detail))
 

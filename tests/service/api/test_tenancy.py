@@ -1,0 +1,206 @@
+"""Tenancy: every endpoint, called by a second user with the first user's ids, answers 404 (403 for admin routes).
+
+The operations come from the app's own OpenAPI document, so an endpoint added later is covered without editing
+this file: each path parameter and each ``*_id`` field of a JSON body is filled with one of Alice's real ids
+(track, analysis, annotation, region, preset, reference), and the body is the smallest valid instance of the
+request schema, so the request reaches the ownership check instead of failing validation first.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
+
+from service.db import session_scope
+from service.user.service import user as user_service
+from tests.fixtures.analysed import AnalysedTrack
+from tests.fixtures.app import Account
+
+_PARAM = re.compile(r"{([^}]+)}")
+# Which of Alice's objects a parameter or body field refers to, by its name or the path segment before it.
+# Path parameters that are not ids.
+_PLAIN_PARAMS = {"feature": "rms"}
+_KINDS = ("annotation", "region", "preset", "reference", "template", "analysis", "import", "user", "track")
+
+
+@pytest.fixture
+def alice_world(client: TestClient, analysed_track: AnalysedTrack) -> dict[str, str]:
+    """One of every user-owned object, created through the API as Alice."""
+    headers = analysed_track.owner.headers
+    track = analysed_track.track_id
+    ids = {"track": track, "analysis": analysed_track.analysis_id, "user": str(analysed_track.owner.user.id)}
+    created = {
+        "annotation": client.post(
+            f"/v1/tracks/{track}/annotations",
+            headers=headers,
+            json={"start_time_seconds": 1.0, "annotation_type": "note", "title": "kick"},
+        ),
+        "region": client.post(
+            f"/v1/tracks/{track}/regions",
+            headers=headers,
+            json={"name": "loop", "start_time_seconds": 2.0, "end_time_seconds": 4.0, "region_type": "loop"},
+        ),
+        "preset": client.post("/v1/listening-prompts/presets", headers=headers, json={"name": "mine"}),
+        "reference": client.post("/v1/references", headers=headers, json={"track_id": track}),
+    }
+    for kind, response in created.items():
+        assert response.status_code in (200, 201), (kind, response.text)
+        ids[kind] = response.json()["id"]
+    # Templates are global, not owned: any id works for the admin-only routes.
+    templates = client.get("/v1/listening-prompts/templates", headers=headers).json()
+    ids["template"] = (templates["data"] if isinstance(templates, dict) else templates)[0]["id"]
+    return ids
+
+
+def _kind(name: str, path: str, position: int) -> str | None:
+    lowered = name.lower()
+    for kind in _KINDS:
+        if kind in lowered:
+            return kind
+    segments = [s for s in path[:position].split("/") if s and not s.startswith("{")]
+    for segment in reversed(segments):
+        for kind in _KINDS:
+            if segment.rstrip("s").replace("-", "_").endswith(kind) or kind in segment:
+                return kind
+    return None
+
+
+def _resolve(schema: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = components[schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _minimal(schema: dict[str, Any], components: dict[str, Any], ids: dict[str, str], name: str = "") -> Any:
+    schema = _resolve(schema, components)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            options = [s for s in schema[key] if _resolve(s, components).get("type") != "null"] or schema[key]
+            return _minimal(options[0], components, ids, name)
+    if "allOf" in schema:
+        return _minimal(schema["allOf"][0], components, ids, name)
+    if "enum" in schema:
+        return schema["enum"][0]
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("examples"):
+        example = schema["examples"][0]
+        if not (name.endswith("_id") and isinstance(example, str)):
+            return example
+    kind = schema.get("type")
+    if kind == "object" or "properties" in schema:
+        required = schema.get("required", [])
+        properties = schema.get("properties", {})
+        return {key: _minimal(properties.get(key, {}), components, ids, key) for key in required}
+    if kind == "array":
+        if name.endswith("ids") or name == "order":
+            return []
+        return [_minimal(schema.get("items", {}), components, ids)] * schema.get("minItems", 0)
+    if kind == "integer":
+        return max(int(schema.get("minimum", 1)), 1)
+    if kind == "number":
+        return float(max(schema.get("minimum", 0.0), schema.get("exclusiveMinimum", -1.0) + 1.0, 0.5))
+    if kind == "boolean":
+        return False
+    if kind == "string":
+        if schema.get("format") == "uuid" or name.endswith("_id"):
+            owner = _kind(name, "", 0) or "track"
+            return ids.get(owner, str(uuid.uuid4()))
+        return "x" * max(1, int(schema.get("minLength", 1)))
+    return None
+
+
+def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = client.get("/openapi.json").json()
+    return [
+        (method.upper(), path, operation)
+        for path, item in spec["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post", "put", "patch", "delete")
+    ]
+
+
+def _request(
+    client: TestClient, method: str, path: str, operation: dict[str, Any], ids: dict[str, str], account: Account
+) -> tuple[int, str]:
+    components = client.get("/openapi.json").json().get("components", {}).get("schemas", {})
+    url = path
+    for match in reversed(list(_PARAM.finditer(path))):
+        name = match.group(1)
+        value = _PLAIN_PARAMS.get(name) or ids[_kind(name, path, match.start()) or "track"]
+        url = url[: match.start()] + value + url[match.end() :]
+    kwargs: dict[str, Any] = {}
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        kwargs["json"] = _minimal(content["application/json"].get("schema", {}), components, ids)
+    elif "multipart/form-data" in content:
+        kwargs["files"] = {"file": ("x.txt", b"0\t1\tlabel\n")}
+    elif content:
+        kwargs["content"] = b"0\t1\tlabel\n"
+    response = client.request(method, url, headers=account.headers, **kwargs)
+    return response.status_code, f"{method} {url} -> {response.status_code} {response.text[:300]}"
+
+
+def test_every_endpoint_hides_another_users_objects(
+    client: TestClient, alice_world: dict[str, str], bob: Account
+) -> None:
+    # given: Alice owns one of everything; Bob is signed in
+    operations = [op for op in _operations(client) if "{" in op[1] or "requestBody" in op[2]]
+    checked, failures = 0, []
+    for method, path, operation in operations:
+        body_ids = "requestBody" in operation and "{" not in path
+        admin = path.startswith("/v1/admin") or ("/templates" in path and method in ("POST", "PATCH", "PUT", "DELETE"))
+        if "/templates" in path and not admin:
+            continue  # the shared template library is readable by everyone
+        if body_ids and not admin and not _mentions_foreign_id(operation, client):
+            continue
+        # when: Bob uses Alice's ids
+        status, line = _request(client, method, path, operation, alice_world, bob)
+        checked += 1
+        # then: nothing of Alice's exists for him (admin routes refuse him outright)
+        expected = {403} if admin else {404}
+        if status not in expected:
+            failures.append(line)
+    assert checked >= 40, f"only {checked} operations with ids were found"
+    assert not failures, "\n".join(failures)
+
+
+def test_alices_own_requests_reach_her_objects(client: TestClient, alice_world: dict[str, str], alice: Account) -> None:
+    # given: the same GET requests, made by Alice
+    for method, path, operation in _operations(client):
+        if method != "GET" or "{" not in path or path.startswith("/v1/admin"):
+            continue
+        # when
+        status, line = _request(client, method, path, operation, alice_world, alice)
+        # then: her ids resolve, so the 404s Bob gets above come from ownership, not from wrong ids
+        assert status < 400, line
+
+
+def test_admin_can_list_everyones_tracks_and_is_audited(
+    client: TestClient, alice_world: dict[str, str], session_factory: Callable[[], Session]
+) -> None:
+    # given
+    with session_scope(session_factory) as s:
+        admin = user_service.create(s, email="root@example.com", role="admin")
+        token = user_service.issue_token(s, user=admin).token
+    # when
+    response = client.get("/v1/admin/tracks", headers={"Authorization": f"Bearer {token}"})
+    # then
+    assert response.status_code == 200, response.text
+    assert alice_world["track"] in {t["id"] for t in response.json()["data"]}
+
+
+def _mentions_foreign_id(operation: dict[str, Any], client: TestClient) -> bool:
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+    ref = content.get("schema", {}).get("$ref", "")
+    if not ref:
+        return False
+    components = client.get("/openapi.json").json()["components"]["schemas"]
+    schema = components[ref.rsplit("/", 1)[-1]]
+    return any(name.endswith("_id") for name in schema.get("required", []))
