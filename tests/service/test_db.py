@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from service.db import after_commit, after_rollback, session_scope
+from service.db import after_commit, after_rollback, build_engine, session_scope
 from service.user.models import User
 
 
@@ -59,3 +60,13 @@ def test_a_failing_hook_does_not_hide_the_commit(session_factory: Callable[[], S
     # then
     assert calls == ["second"]
     assert session.scalar(select(func.count()).select_from(User)) == 1
+
+
+def test_sqlite_lower_folds_non_ascii_letters(tmp_path: Path) -> None:
+    # given
+    engine = build_engine(f"sqlite:///{tmp_path / 'fold.db'}")
+    # when
+    with engine.connect() as conn:
+        folded = conn.execute(text("SELECT lower('ÓLAFUR ARNALDS'), lower(NULL), lower(42)")).one()
+    # then
+    assert tuple(folded) == ("ólafur arnalds", None, 42)
