@@ -78,9 +78,9 @@ def _requeue_unfinished() -> int:
 
 
 def _worker_argv(extra: Sequence[str] = ()) -> list[str]:
-    from service.queue import ANALYSIS_QUEUE, BULK_QUEUE
+    from service.queue import ANALYSIS_QUEUE, BULK_QUEUE, MAINTENANCE_QUEUE
 
-    argv = ["worker", "--loglevel=INFO", f"--queues={ANALYSIS_QUEUE},{BULK_QUEUE}"]
+    argv = ["worker", "--loglevel=INFO", f"--queues={ANALYSIS_QUEUE},{BULK_QUEUE},{MAINTENANCE_QUEUE}"]
     if settings.worker_concurrency:
         argv.append(f"--concurrency={settings.worker_concurrency}")
     return argv + list(extra)
@@ -120,6 +120,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"--concurrency={concurrency}",
             "--without-mingle",
             "--without-gossip",
+            # The worker also runs celery beat (the reaper and the outbox relay); its schedule file is
+            # settings.beat_schedule_file, under the data directory.
+            "--beat",
         ]
         worker = subprocess.Popen(cmd, start_new_session=True)
         print(f"Embedded analysis worker started (pid {worker.pid}, concurrency {concurrency})", flush=True)
@@ -146,8 +149,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     from workers.celery_app import app
 
+    if {"-B", "--beat"} & set(args.celery_args):
+        settings.beat_schedule_file.parent.mkdir(parents=True, exist_ok=True)
     app.worker_main(_worker_argv(args.celery_args))
     return 0
+
+
+def cmd_beat(_: argparse.Namespace) -> int:
+    from workers.celery_app import app
+
+    settings.beat_schedule_file.parent.mkdir(parents=True, exist_ok=True)
+    app.start(["beat", "--loglevel=INFO"])
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from service.db import session_scope
+
+    if settings.is_sqlite:
+        migrate()
+    if args.job == "reap":
+        from service.analysis_run.reaper import reap_stuck_analyses
+
+        reaped = reap_stuck_analyses(session_scope=session_scope)
+        print(f"analyses re-queued: {len(reaped.requeued)}, failed: {len(reaped.failed)}")
+        return 0
+    from service.outbox.relay import relay_pending_events
+
+    if not settings.outbox_relay_enabled:
+        print("error: set REFTRACK_WEBHOOK_URL or REFTRACK_OUTBOX_PUBLISH_TO_BROKER to relay events", file=sys.stderr)
+        return 1
+    relayed = relay_pending_events(session_scope=session_scope)
+    print(f"events published: {len(relayed.published)}, failed: {len(relayed.failed)}")
+    return 1 if relayed.failed else 0
 
 
 def cmd_migrate(_: argparse.Namespace) -> int:
@@ -363,6 +397,21 @@ def build_parser() -> argparse.ArgumentParser:
     worker = sub.add_parser("worker", help="run a Celery analysis worker; extra args go to 'celery worker'")
     worker.add_argument("celery_args", nargs=argparse.REMAINDER)
     worker.set_defaults(func=cmd_worker)
+
+    beat = sub.add_parser(
+        "beat",
+        help="run celery beat, which schedules the reaper and the outbox relay; run exactly one per deployment "
+        "(or pass --beat to one 'reftrack worker' instead)",
+    )
+    beat.set_defaults(func=cmd_beat)
+
+    maintenance = sub.add_parser("maintenance", help="run one periodic job now, in this process")
+    maintenance.add_argument(
+        "job",
+        choices=("reap", "relay"),
+        help="reap: re-queue or fail stuck analyses; relay: publish pending outbox events",
+    )
+    maintenance.set_defaults(func=cmd_maintenance)
 
     mig = sub.add_parser("migrate", help="upgrade the database schema to the latest revision")
     mig.set_defaults(func=cmd_migrate)

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     # every pool process instead of each one compiling it on its first task.
     worker_warmup: bool = True
     task_max_retries: int = 5
+    # The reaper (a periodic task) re-queues an analysis that has been running this long, since its worker was
+    # most likely lost; keep it above the longest analysis, like the visibility timeout. A run that has already
+    # used 1 + task_max_retries attempts is marked failed instead.
+    analysis_timeout_s: int = Field(default=1800, gt=0)
+    # A queued analysis no worker took for this long lost its message (broker restarted without persistence,
+    # embedded worker killed). Keep it above the time the deepest expected backlog takes to drain.
+    analysis_queued_timeout_s: int = Field(default=6 * 3600, gt=0)
+    reaper_interval_s: float = Field(default=60.0, ge=0)
+    reaper_batch_size: int = Field(default=100, gt=0)
+
+    # The outbox relay publishes committed events to a webhook and/or the broker's "reftrack.events" topic
+    # exchange. Failed events are retried after base * 2^n seconds (capped), counted from their creation.
+    webhook_url: str | None = None
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    outbox_publish_to_broker: bool = False
+    outbox_relay_interval_s: float = Field(default=5.0, ge=0)
+    outbox_batch_size: int = Field(default=100, gt=0)
+    outbox_backoff_base_s: float = Field(default=5.0, gt=0)
+    outbox_backoff_max_s: float = Field(default=3600.0, gt=0)
 
     s3_endpoint_url: str | None = None
     s3_bucket: str | None = None
@@ -63,6 +82,11 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _empty_webhook_is_none(cls, value: str | None) -> str | None:
+        return value or None
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:
@@ -101,6 +125,15 @@ class Settings(BaseSettings):
     @property
     def celery_broker_url(self) -> str:
         return self.broker_url or "filesystem://"
+
+    @property
+    def outbox_relay_enabled(self) -> bool:
+        """True when the outbox has somewhere to publish to."""
+        return self.webhook_url is not None or self.outbox_publish_to_broker
+
+    @property
+    def beat_schedule_file(self) -> Path:
+        return self.resolved_data_dir / "celerybeat-schedule"
 
     @property
     def queue_dir(self) -> Path:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 from sqlalchemy.orm import Session
 
@@ -14,6 +15,38 @@ from service.db import after_commit
 
 ANALYSIS_QUEUE = "analysis"
 BULK_QUEUE = "analysis.bulk"
+# Periodic upkeep (the reaper, the outbox relay) has its own queue, so a dedicated small worker can take it
+# (``reftrack worker --queues=maintenance``) while the analysis workers are busy with long tasks.
+MAINTENANCE_QUEUE = "maintenance"
+REAP_TASK = "analysis.reap"
+RELAY_TASK = "outbox.relay"
+
+# Outbox events published to the broker: a durable topic exchange, routing key = event topic
+# ("analysis.succeeded"), so a consumer binds its own queue with e.g. "analysis.*".
+EVENTS_EXCHANGE = Exchange("reftrack.events", type="topic", durable=True)
+_MIN_TICK_EXPIRY_S = 60.0
+
+
+def beat_schedule(cfg: Settings) -> dict[str, dict[str, Any]]:
+    """The periodic tasks celery beat sends; an interval of 0 turns one off.
+
+    Ticks expire, so that while every worker is busy with long analyses they are dropped instead of piling up
+    and then running back to back. Not sooner than a minute, though: the expiry is a timestamp set by beat and
+    checked against the worker's clock, and a few seconds of skew between machines would drop every tick.
+    """
+    entries = {
+        REAP_TASK: cfg.reaper_interval_s,
+        RELAY_TASK: cfg.outbox_relay_interval_s if cfg.outbox_relay_enabled else 0.0,
+    }
+    return {
+        name: {
+            "task": name,
+            "schedule": interval,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": max(interval, _MIN_TICK_EXPIRY_S)},
+        }
+        for name, interval in entries.items()
+        if interval > 0
+    }
 
 
 def celery_config(cfg: Settings) -> dict[str, Any]:
@@ -48,10 +81,18 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         "task_default_queue": ANALYSIS_QUEUE,
         # Each queue gets its own exchange and routing key: queues left to Celery's defaults all bind to the
         # default exchange and key, and every message would then be delivered to each of them.
-        "task_queues": tuple(Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (ANALYSIS_QUEUE, BULK_QUEUE)),
+        "task_queues": tuple(
+            Queue(q, Exchange(q, type="direct"), routing_key=q) for q in (ANALYSIS_QUEUE, BULK_QUEUE, MAINTENANCE_QUEUE)
+        ),
         "task_default_exchange": ANALYSIS_QUEUE,
         "task_default_routing_key": ANALYSIS_QUEUE,
-        "task_routes": {"track.analyze": {"queue": ANALYSIS_QUEUE}},
+        "task_routes": {
+            "track.analyze": {"queue": ANALYSIS_QUEUE},
+            REAP_TASK: {"queue": MAINTENANCE_QUEUE},
+            RELAY_TASK: {"queue": MAINTENANCE_QUEUE},
+        },
+        "beat_schedule": beat_schedule(cfg),
+        "beat_schedule_filename": str(cfg.beat_schedule_file),
         "worker_hijack_root_logger": False,
         "broker_heartbeat": 0 if cfg.embedded_broker else 60,
         "timezone": "UTC",
@@ -83,6 +124,16 @@ def enqueue(session: Session, task_name: str, *args: Any, queue: str | None = No
         producer().send_task(task_name, args=list(args), queue=queue)
 
     after_commit(session, send)
+
+
+def events_connection(cfg: Settings) -> Connection:
+    """A broker connection for publishing outbox events, with publisher confirms where the transport has them.
+
+    With ``confirm_publish`` (AMQP), each publish waits for the broker's ack and a refused message raises
+    instead of vanishing; transports without confirms (Redis) ignore the option.
+    """
+    options = {**celery_config(cfg)["broker_transport_options"], "confirm_publish": True}
+    return Connection(cfg.celery_broker_url, transport_options=options, connect_timeout=10)
 
 
 def check_broker(timeout: float = 3.0) -> None:

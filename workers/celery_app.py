@@ -1,4 +1,8 @@
-"""The Celery application the workers run: ``celery -A workers.celery_app worker`` (or ``reftrack worker``)."""
+"""The Celery application the workers run: ``celery -A workers.celery_app worker`` (or ``reftrack worker``).
+
+Celery beat (``reftrack beat``, or ``reftrack worker --beat``) sends its periodic tasks: see
+``service.queue.beat_schedule``.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from service.queue import make_celery
 from service.storage import set_storage
 
 app = make_celery(settings, name="reftrack")
-app.conf.include = ["workers.tasks"]
+app.conf.include = ["workers.tasks", "workers.maintenance"]
 if settings.worker_concurrency:
     app.conf.worker_concurrency = settings.worker_concurrency
 

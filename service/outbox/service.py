@@ -1,10 +1,70 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Float,
+    SQLColumnExpression,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    select,
+    type_coerce,
+)
 from sqlalchemy.orm import Session
 
 from service.outbox.models import OutboxEvent
+
+_MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Backoff:
+    """When a failed event is tried again: ``base_s * 2**(n - 1)`` seconds after its n-th failure, at most ``max_s``.
+
+    The outbox has no "next attempt" column, so the schedule is anchored at the event's ``created_at``: an event
+    that failed ``attempts`` times is due once ``delay(0) + ... + delay(attempts - 1)`` seconds have passed since
+    it was created. While the relay runs every few seconds, attempts follow that schedule closely, so this is
+    "``delay(attempts - 1)`` after the last attempt" in all but name, and it holds across every relay process
+    (an in-memory timer would be per process and lost on restart). After the relay itself was down for a long
+    time, an event that had already failed is tried on consecutive ticks until its schedule catches up with the
+    clock: a few extra attempts, no lost events.
+    """
+
+    base_s: float
+    max_s: float
+
+    def delay_s(self, failures: int) -> float:
+        """Seconds between failure number ``failures`` (1-based) and the next attempt."""
+        return float(min(self.base_s * 2 ** (failures - 1), self.max_s))
+
+    def due_after_s(self, attempts: int) -> float:
+        """Seconds after creation when an event with ``attempts`` failed attempts is due."""
+        return sum(self.delay_s(n) for n in range(1, attempts + 1))
+
+    def due_after_expr(self, attempts: SQLColumnExpression[int]) -> ColumnElement[float]:
+        """:meth:`due_after_s` as SQL: a lookup until the cap is reached, linear after it."""
+        capped_from = 1
+        while self.base_s * 2 ** (capped_from - 1) < self.max_s:
+            capped_from += 1
+        # Events with fewer than ``capped_from`` failures are looked up; every later failure adds ``max_s``.
+        table = {n: self.due_after_s(n) for n in range(capped_from)}
+        after_cap = self.due_after_s(capped_from - 1) + (cast(attempts, Float) - (capped_from - 1)) * self.max_s
+        return case(table, value=attempts, else_=after_cap)
+
+
+def _age_s(session: Session, created_at: SQLColumnExpression[datetime], now: datetime) -> ColumnElement[float]:
+    """Seconds from ``created_at`` to ``now``, computed by the database."""
+    at = literal(now, DateTime(timezone=True))
+    if session.get_bind().dialect.name == "sqlite":
+        return (func.julianday(at) - func.julianday(created_at)) * 86400.0
+    return type_coerce(extract("epoch", at - created_at), Float)
 
 
 class OutboxService:
@@ -13,6 +73,35 @@ class OutboxService:
         event = OutboxEvent(topic=topic, payload=payload)
         session.add(event)
         return event
+
+    def claim_due(self, session: Session, *, now: datetime, limit: int, backoff: Backoff) -> list[OutboxEvent]:
+        """Lock up to ``limit`` unpublished events that are due, oldest first, until the transaction ends.
+
+        On PostgreSQL rows another relay holds are skipped (``FOR UPDATE SKIP LOCKED``), so concurrent relays
+        share the outbox without ever holding the same event. SQLite has no row locks; there the write
+        transaction (``BEGIN IMMEDIATE``) serialises relays.
+        """
+        stmt = (
+            select(OutboxEvent)
+            .where(
+                OutboxEvent.published_at.is_(None),
+                _age_s(session, OutboxEvent.created_at, now) >= backoff.due_after_expr(OutboxEvent.attempts),
+            )
+            .order_by(OutboxEvent.created_at, OutboxEvent.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(session.scalars(stmt))
+
+    def mark_published(self, session: Session, *, event: OutboxEvent, at: datetime) -> None:
+        event.attempts += 1
+        event.published_at = at
+        session.flush()
+
+    def mark_failed(self, session: Session, *, event: OutboxEvent, error: str) -> None:
+        event.attempts += 1
+        event.last_error = error[:_MAX_ERROR_CHARS]
+        session.flush()
 
 
 outbox = OutboxService()

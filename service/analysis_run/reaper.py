@@ -1,0 +1,153 @@
+"""The reaper: finds analyses whose worker or message was lost, and sends them again or gives up on them.
+
+A periodic task (``analysis.reap``) runs :func:`reap_stuck_analyses`. An analysis is *stuck* when
+
+- it has been ``running`` for longer than ``analysis_timeout_s`` (its worker was killed, ran out of memory, or
+  the broker dropped the unacknowledged message), or
+- it has been ``queued`` for longer than ``analysis_queued_timeout_s`` (its message never reached a worker).
+
+A stuck analysis that has not used up its attempts goes back to ``queued`` and the same analysis id is sent
+again once the transaction commits (the task is idempotent: a rerun replaces the earlier outputs). One that
+has is marked failed, which also writes its ``analysis.failed`` outbox event.
+
+``started_at`` doubles as the time the analysis was last handed to a worker: a worker sets it when it starts,
+and the reaper sets it when it re-queues. So a re-queued analysis is not considered again until a whole
+timeout later, and a worker that is alive but merely slow is never re-queued twice in a row within the
+timeout. ``attempts`` only counts runs that started, so a message lost over and over cannot use them up, while
+an analysis that kills its worker every time (out of memory) is failed once the reaper finds it stuck after
+``task_max_retries + 1`` attempts.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.analysis_run.models import AnalysisRun
+from service.analysis_run.service import ANALYZE_TASK
+from service.analysis_run.service import analysis_run as analysis_run_service
+from service.config import Settings, settings
+from service.db import utcnow
+from service.queue import ANALYSIS_QUEUE, enqueue
+
+log = logging.getLogger(__name__)
+
+SessionScope = Callable[[], AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True, slots=True)
+class ReaperPolicy:
+    running_timeout_s: float
+    queued_timeout_s: float
+    max_attempts: int
+    batch_size: int = 100
+
+    @classmethod
+    def from_settings(cls, cfg: Settings) -> ReaperPolicy:
+        return cls(
+            running_timeout_s=cfg.analysis_timeout_s,
+            queued_timeout_s=cfg.analysis_queued_timeout_s,
+            max_attempts=cfg.task_max_retries + 1,
+            batch_size=cfg.reaper_batch_size,
+        )
+
+
+@dataclass(slots=True)
+class ReapResult:
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    failed: list[uuid.UUID] = field(default_factory=list)
+
+
+def _duration(seconds: float) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+class AnalysisReaper:
+    def claim_stuck(self, session: Session, *, now: datetime, policy: ReaperPolicy) -> list[AnalysisRun]:
+        """Lock up to ``policy.batch_size`` stuck analyses, oldest first, until the transaction ends.
+
+        On PostgreSQL rows that a worker or another reaper holds are skipped (``FOR UPDATE SKIP LOCKED``), and
+        the stuck condition is checked again on the row as it is once locked, so two reapers never take the same
+        analysis. SQLite has no row locks; its write transaction (``BEGIN IMMEDIATE``) serialises reapers.
+        """
+        handed_out_at = func.coalesce(AnalysisRun.started_at, AnalysisRun.created_at)
+        stmt = (
+            select(AnalysisRun)
+            .where(
+                or_(
+                    and_(
+                        AnalysisRun.status == "running",
+                        handed_out_at < now - timedelta(seconds=policy.running_timeout_s),
+                    ),
+                    and_(
+                        AnalysisRun.status == "queued",
+                        handed_out_at < now - timedelta(seconds=policy.queued_timeout_s),
+                    ),
+                )
+            )
+            .order_by(AnalysisRun.created_at, AnalysisRun.id)
+            .limit(policy.batch_size)
+            .with_for_update(skip_locked=True)
+        )
+        return list(session.scalars(stmt))
+
+    def reap(self, session: Session, *, now: datetime, policy: ReaperPolicy) -> ReapResult:
+        """Re-queue or fail one batch of stuck analyses in the caller's transaction (sent once it commits)."""
+        result = ReapResult()
+        for run in self.claim_stuck(session, now=now, policy=policy):
+            if run.attempts >= policy.max_attempts:
+                analysis_run_service.fail(session, analysis_id=run.id, message=self._give_up_message(run, policy))
+                result.failed.append(run.id)
+                continue
+            run.status = "queued"
+            run.started_at = now
+            enqueue(session, ANALYZE_TASK, str(run.id), queue=ANALYSIS_QUEUE)
+            result.requeued.append(run.id)
+        session.flush()
+        return result
+
+    def _give_up_message(self, run: AnalysisRun, policy: ReaperPolicy) -> str:
+        if run.status == "running":
+            return (
+                f"the analysis did not finish after {run.attempts} attempts: each one stopped without a result "
+                f"for over {_duration(policy.running_timeout_s)} (the worker may have crashed or run out of memory)"
+            )
+        return (
+            f"the analysis was given up after {run.attempts} attempts: no worker took it up again within "
+            f"{_duration(policy.queued_timeout_s)}"
+        )
+
+
+reaper = AnalysisReaper()
+
+
+def reap_stuck_analyses(
+    *, session_scope: SessionScope, cfg: Settings = settings, now: datetime | None = None
+) -> ReapResult:
+    """Reap every stuck analysis, one batch per transaction (what the ``analysis.reap`` task runs)."""
+    policy = ReaperPolicy.from_settings(cfg)
+    total = ReapResult()
+    while True:
+        with session_scope() as session:
+            batch = reaper.reap(session, now=now or utcnow(), policy=policy)
+        total.requeued.extend(batch.requeued)
+        total.failed.extend(batch.failed)
+        if len(batch.requeued) + len(batch.failed) < policy.batch_size:
+            break
+    if total.requeued or total.failed:
+        log.warning(
+            "analysis.reaper.reaped",
+            extra={"requeued": [str(i) for i in total.requeued], "failed": [str(i) for i in total.failed]},
+        )
+    return total
