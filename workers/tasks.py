@@ -27,6 +27,9 @@ TRANSIENT_ERRORS = (OperationalError, BotoCoreError, ClientError, ConnectionErro
     retry_backoff_max=300,
     retry_jitter=True,
     max_retries=settings.task_max_retries,
+    # A run past the reaper's timeout is then a dead worker, never a slow one still going.
+    soft_time_limit=max(60, settings.analysis_timeout_s - 30),
+    time_limit=settings.analysis_timeout_s,
 )
 def analyze_track(self: AnalysisTask, analysis_id: str) -> None:
     """Analyse one track and persist every result (idempotent: a rerun rewrites the same analysis)."""

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
 from service.analysis_run.repository import analysis_run_repository
+from service.config import settings
 from service.db import utcnow
 from service.outbox.service import outbox as outbox_service
 from service.queue import ANALYSIS_QUEUE, enqueue
@@ -65,6 +66,11 @@ class AnalysisRunService:
         track = session.get(ReferenceTrack, run.track_id)
         if track is None:
             return None
+        if run.attempts > settings.task_max_retries:
+            # Every earlier attempt died with its worker (redelivered, never finished): a file that kills the
+            # worker would otherwise loop forever.
+            self.fail(session, analysis_id=run.id, message=f"the worker stopped during each of {run.attempts} attempts")
+            return None
         run.status = "running"
         run.attempts += 1
         run.started_at = utcnow()
@@ -101,6 +107,7 @@ class AnalysisRunService:
         track = session.get(ReferenceTrack, run.track_id)
         if track is None:
             return None
+        already_succeeded = run.status == "succeeded"
         analysis_run_repository.clear_outputs(session, analysis_id=run.id)
         self._write_frames(session, run=run, result=result)
         self._write_events(session, run=run, result=result)
@@ -130,11 +137,12 @@ class AnalysisRunService:
         track.file_format = info.format
         track.waveform_r2_key = waveform_key
         track.thumbnail_r2_key = thumbnail_key
-        outbox_service.add(
-            session,
-            topic="analysis.succeeded",
-            payload={"analysis_id": str(run.id), "track_id": str(track.id), "user_id": str(track.user_id)},
-        )
+        if not already_succeeded:  # an overlapping attempt that finishes second announces nothing new
+            outbox_service.add(
+                session,
+                topic="analysis.succeeded",
+                payload={"analysis_id": str(run.id), "track_id": str(track.id), "user_id": str(track.user_id)},
+            )
         session.flush()
         return run
 

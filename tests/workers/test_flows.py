@@ -17,6 +17,7 @@ from analysis import ANALYZER_VERSION
 from service.analysis_run.flows import run_analysis
 from service.analysis_run.frames import decode_chunk
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.config import settings
 from service.db import session_scope
 from service.outbox.models import OutboxEvent
 from service.storage import LocalStorage, waveform_key
@@ -163,6 +164,31 @@ def test_rerun_is_idempotent(
     session.expire_all()
     assert outputs(session, analysis_id) == first
     assert session.get(AnalysisRun, row.id).attempts == 2  # type: ignore[union-attr]
+
+
+def test_an_analysis_whose_worker_keeps_dying_fails_instead_of_looping(
+    client: TestClient,
+    alice: Account,
+    track_file: Path,
+    local_storage: LocalStorage,
+    session: Session,
+    scope: Callable[[], AbstractContextManager[Session]],
+    tmp_path: Path,
+) -> None:
+    # given: every attempt so far was redelivered after its worker died mid-analysis
+    track = uploaded(client, alice, track_file)
+    row = session.get(AnalysisRun, uuid.UUID(track["analysis"]["id"]))
+    assert row is not None
+    row.status, row.attempts = "running", settings.task_max_retries + 1
+    session.commit()
+    # when: the message comes back once more
+    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    # then: it is failed with a reason, and announced
+    assert state == "skipped"
+    analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
+    assert analysis["status"] == "failed"
+    assert analysis["error_message"] == f"the worker stopped during each of {settings.task_max_retries + 1} attempts"
+    assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
 
 
 def test_undecodable_original_fails_with_a_readable_message(
