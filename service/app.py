@@ -19,6 +19,7 @@ from service.annotation.endpoints import router as annotation_router
 from service.config import settings
 from service.db import database
 from service.errors import ServiceError
+from service.library_import.endpoints import router as import_router
 from service.listening_prompt.endpoints import router as prompt_router
 from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
@@ -111,7 +112,15 @@ def create_app() -> FastAPI:
         field = ".".join(str(p) for p in first["loc"][1:]) or "request"
         return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors}, field=field)
 
-    for router in (user_router, track_router, analysis_router, annotation_router, reference_router, prompt_router):
+    for router in (
+        user_router,
+        track_router,
+        analysis_router,
+        annotation_router,
+        reference_router,
+        prompt_router,
+        import_router,
+    ):
         app.include_router(router)
     _use_one_error_shape_in_openapi(app)
 

@@ -1,4 +1,4 @@
-"""The ``reftrack`` command: serve, worker, migrate, users, analyze."""
+"""The ``reftrack`` command: serve, worker, beat, maintenance, migrate, users, analyze, import, reanalyze."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from service.config import settings
+from service.library_import.cli import add_commands as add_import_commands
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -437,6 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("paths", nargs="+")
     analyze.add_argument("--format", choices=("json", "table"), default="json", help="JSON lines (default) or a table")
     analyze.set_defaults(func=cmd_analyze)
+    add_import_commands(sub)
     return parser
 
 
@@ -450,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.celery_args = raw[1:]
     else:
         args = parser.parse_args(raw)
-    _configure_logging("WARNING" if args.command == "analyze" else "INFO")
+    _configure_logging("WARNING" if args.command in ("analyze", "import", "reanalyze") else "INFO")
     code: int = args.func(args)
     return code
 

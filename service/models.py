@@ -4,6 +4,7 @@ from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, F
 from service.annotation.models import TrackAnnotation, TrackRegion
 from service.audit.models import AuditLog
 from service.db import Base
+from service.library_import.models import ImportTrack, LibraryImport
 from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
 from service.outbox.models import OutboxEvent
 from service.reference.models import UserReference
@@ -18,6 +19,8 @@ __all__ = [
     "Base",
     "FrameData",
     "FrameManifest",
+    "ImportTrack",
+    "LibraryImport",
     "ListeningPromptPreset",
     "ListeningPromptTemplate",
     "OutboxEvent",

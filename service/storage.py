@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Annotated, Protocol
 
@@ -19,6 +20,7 @@ from service.config import Settings, settings
 from service.errors import StorageUnavailable
 
 if TYPE_CHECKING:
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
@@ -225,6 +227,30 @@ class S3Storage:
                     )
                 deleted += len(objects)
         return deleted
+
+    def list_keys(self, prefix: str = "") -> Iterator[tuple[str, int, str | None]]:
+        """``(key, size, etag)`` of every object whose key starts with ``prefix``, page by page."""
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                etag = obj.get("ETag")
+                yield obj["Key"], obj.get("Size", 0), etag.strip('"') if etag else None
+
+    def open(self, key: str) -> StreamingBody:
+        """A stream of the object's bytes; the caller reads it in chunks and closes it."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey"):
+                raise FileNotFoundError(f"object {key!r} not found") from exc
+            raise
+
+    def copy_from(self, bucket: str, source_key: str, key: str, *, content_type: str | None = None) -> None:
+        """Copy an object of ``bucket`` (reachable with this client) to ``key`` server-side, in parts if large."""
+        extra = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else None
+        self.client.copy({"Bucket": bucket, "Key": source_key}, self.bucket, str(_safe_key(key)), ExtraArgs=extra)
 
     def url(self, key: str, *, expires_in: int | None = None) -> str | None:
         return self.client.generate_presigned_url(

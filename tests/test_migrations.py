@@ -30,6 +30,8 @@ TABLES = {
     "user_references",
     "audit_log",
     "outbox",
+    "imports",
+    "import_tracks",
 }
 USER_OWNED = TABLES - {"users", "listening_prompt_templates", "audit_log", "outbox"}
 

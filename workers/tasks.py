@@ -5,11 +5,14 @@ from __future__ import annotations
 import uuid
 
 from botocore.exceptions import BotoCoreError, ClientError
+from celery import Task
 from sqlalchemy.exc import OperationalError
 
 from service.analysis_run.flows import run_analysis
 from service.config import settings
 from service.db import session_scope
+from service.library_import.service import ImportBusy
+from service.library_import.service import library_import as library_import_service
 from service.storage import get_storage
 from workers.base import AnalysisTask
 from workers.celery_app import app
@@ -34,3 +37,25 @@ TRANSIENT_ERRORS = (OperationalError, BotoCoreError, ClientError, ConnectionErro
 def analyze_track(self: AnalysisTask, analysis_id: str) -> None:
     """Analyse one track and persist every result (idempotent: a rerun rewrites the same analysis)."""
     run_analysis(uuid.UUID(analysis_id), session_scope=session_scope, storage=get_storage(), tmp_dir=settings.tmp_dir)
+
+
+@app.task(
+    name="library.import",
+    bind=True,
+    acks_late=True,
+    autoretry_for=(*TRANSIENT_ERRORS, ImportBusy),
+    retry_backoff=30,
+    retry_backoff_max=900,
+    retry_jitter=True,
+    max_retries=settings.task_max_retries,
+)
+def import_library(self: Task, import_id: str) -> None:
+    """Run or resume a library import (idempotent: a rerun resumes after the last committed chunk)."""
+    library_import_service.run(
+        uuid.UUID(import_id),
+        session_scope=session_scope,
+        storage=get_storage(),
+        tmp_dir=settings.tmp_dir,
+        cfg=settings,
+        chunk_size=settings.import_chunk_size,
+    )

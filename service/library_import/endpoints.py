@@ -1,0 +1,51 @@
+"""Library imports: a server folder or an S3 prefix imported in the background, with progress to poll."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Depends, status
+
+from service.auth import CurrentUser
+from service.config import settings
+from service.db import SessionDep
+from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from service.library_import.schemas import ImportCreate, ImportRead
+from service.library_import.service import library_import as library_import_service
+
+router = APIRouter(prefix="/v1/imports", tags=["imports"])
+
+
+def get_import_roots() -> list[Path]:
+    """Server folders an API import may read from (``REFTRACK_IMPORT_ROOTS``)."""
+    return list(settings.import_roots)
+
+
+ImportRootsDep = Annotated[list[Path], Depends(get_import_roots)]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=ImportRead,
+    responses=error_responses(Unauthorized, Forbidden, InvalidInput),
+)
+def create_import(
+    body: Annotated[ImportCreate, Body()], session: SessionDep, user: CurrentUser, roots: ImportRootsDep
+) -> ImportRead:
+    """Import every audio file under a server folder (within the allowed import roots) or an s3:// prefix into
+    your library; it runs in the background. An unfinished import of the same source is returned instead."""
+    record = library_import_service.create(session, user=user, source=body.source, roots=roots)
+    return ImportRead.build(record, library_import_service.analysis_counts(session, import_ids=[record.id]))
+
+
+@router.get("/{import_id}", response_model=ImportRead, responses=error_responses(Unauthorized, NotFound))
+def get_import(import_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> ImportRead:
+    """An import's progress: files by outcome, unreadable files with the reason, and analyses by status."""
+    found = library_import_service.get(session, user=user, import_id=import_id)
+    if found is None:
+        raise NotFound("import not found")
+    record, analyses = found
+    return ImportRead.build(record, analyses)

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, and_, exists, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from service.analysis_run.models import AnalysisRun
+from service.library_import.models import ImportTrack, LibraryImport
+from service.track.models import ReferenceTrack
+
+ReanalyzeMode = Literal["stale", "failed", "all"]
+ACTIVE_STATUSES = ("queued", "running")
+
+
+def _latest_status() -> ColumnElement[str | None]:
+    """Status of the newest analysis of the ``ReferenceTrack`` row in the enclosing query."""
+    return (
+        select(AnalysisRun.status)
+        .where(AnalysisRun.track_id == ReferenceTrack.id)
+        .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+        .limit(1)
+        .correlate(ReferenceTrack)
+        .scalar_subquery()
+    )
+
+
+def _latest_succeeded_version() -> ColumnElement[str | None]:
+    return (
+        select(AnalysisRun.analyzer_version)
+        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status == "succeeded")
+        .order_by(AnalysisRun.completed_at.desc(), AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+        .limit(1)
+        .correlate(ReferenceTrack)
+        .scalar_subquery()
+    )
+
+
+def _has_run(*statuses: str) -> ColumnElement[bool]:
+    return exists().where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status.in_(statuses))
+
+
+class LibraryImportRepository:
+    def get(self, session: Session, import_id: uuid.UUID, *, for_update: bool = False) -> LibraryImport | None:
+        stmt = select(LibraryImport).where(LibraryImport.id == import_id)
+        if for_update:
+            stmt = stmt.with_for_update()
+        return session.scalars(stmt).one_or_none()
+
+    def get_for_user(self, session: Session, *, user_id: uuid.UUID, import_id: uuid.UUID) -> LibraryImport | None:
+        stmt = select(LibraryImport).where(LibraryImport.id == import_id, LibraryImport.user_id == user_id)
+        return session.scalars(stmt).one_or_none()
+
+    def unfinished(self, session: Session, *, user_id: uuid.UUID, source: str, origin: str) -> LibraryImport | None:
+        """The newest import of ``source`` by ``origin`` that never finished, if any."""
+        stmt = (
+            select(LibraryImport)
+            .where(
+                LibraryImport.user_id == user_id,
+                LibraryImport.source == source,
+                LibraryImport.origin == origin,
+                LibraryImport.status.in_(("queued", "running")),
+            )
+            .order_by(LibraryImport.created_at.desc(), LibraryImport.id.desc())
+            .limit(1)
+        )
+        return session.scalars(stmt).one_or_none()
+
+    def tracks_by_sha(
+        self, session: Session, *, user_id: uuid.UUID, shas: Collection[str] | None = None
+    ) -> dict[str, uuid.UUID]:
+        """Content hash to track id of the user's tracks with these hashes (``None``: the whole library)."""
+        stmt = select(ReferenceTrack.content_sha256, ReferenceTrack.id).where(ReferenceTrack.user_id == user_id)
+        if shas is not None:
+            if not shas:
+                return {}
+            stmt = stmt.where(ReferenceTrack.content_sha256.in_(sorted(shas)))
+        return dict(session.execute(stmt).all())
+
+    def tracks_from(
+        self, session: Session, *, user_id: uuid.UUID, url_prefix: str
+    ) -> dict[str, tuple[uuid.UUID, str | None]]:
+        """Source URL to ``(track id, source ETag)`` of the user's tracks imported from under ``url_prefix``."""
+        stmt = select(ReferenceTrack.source_url, ReferenceTrack.id, ReferenceTrack.metadata_).where(
+            ReferenceTrack.user_id == user_id, ReferenceTrack.source_url.startswith(url_prefix, autoescape=True)
+        )
+        return {
+            url: (track_id, (metadata or {}).get("source_etag"))
+            for url, track_id, metadata in session.execute(stmt)
+            if url
+        }
+
+    def latest_statuses(self, session: Session, *, track_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The newest analysis status of each track; tracks never analysed are absent."""
+        if not track_ids:
+            return {}
+        stmt = (
+            select(AnalysisRun.track_id, AnalysisRun.status)
+            .where(AnalysisRun.track_id.in_(sorted(track_ids)))
+            .order_by(AnalysisRun.created_at, AnalysisRun.id)
+        )
+        latest: dict[uuid.UUID, str] = {}
+        for track_id, status in session.execute(stmt):
+            latest[track_id] = status
+        return latest
+
+    def linked(self, session: Session, *, import_id: uuid.UUID, track_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+        if not track_ids:
+            return set()
+        stmt = select(ImportTrack.track_id).where(
+            ImportTrack.import_id == import_id, ImportTrack.track_id.in_(sorted(track_ids))
+        )
+        return set(session.scalars(stmt))
+
+    def add_tracks(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(ReferenceTrack), list(rows))
+
+    def add_runs(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(AnalysisRun), list(rows))
+
+    def add_links(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(ImportTrack), list(rows))
+
+    def record_chunk(
+        self,
+        session: Session,
+        *,
+        import_id: uuid.UUID,
+        imported: int,
+        duplicate: int,
+        not_audio: int,
+        failed: int,
+        errors: list[dict[str, str]] | None,
+        cursor: str,
+        pending: list[str],
+        now: datetime,
+    ) -> None:
+        """Add a committed chunk's outcome to the import's counters in one statement."""
+        values: dict[str, Any] = {
+            "files_imported": LibraryImport.files_imported + imported,
+            "files_duplicate": LibraryImport.files_duplicate + duplicate,
+            "files_not_audio": LibraryImport.files_not_audio + not_audio,
+            "files_failed": LibraryImport.files_failed + failed,
+            "cursor": cursor,
+            "pending": pending,
+            "heartbeat_at": now,
+            "updated_at": now,
+        }
+        if errors is not None:
+            values["errors"] = errors
+        session.execute(update(LibraryImport).where(LibraryImport.id == import_id).values(**values))
+
+    def queued_runs(self, session: Session, *, analysis_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
+        if not analysis_ids:
+            return []
+        stmt = select(AnalysisRun.id).where(AnalysisRun.id.in_(sorted(analysis_ids)), AnalysisRun.status == "queued")
+        return list(session.scalars(stmt.order_by(AnalysisRun.id)))
+
+    def analysis_counts(self, session: Session, *, import_ids: Collection[uuid.UUID]) -> dict[str, int]:
+        """How many of the imports' tracks have each latest analysis status."""
+        if not import_ids:
+            return {}
+        latest = (
+            select(_latest_status().label("status"))
+            .select_from(ImportTrack)
+            .join(ReferenceTrack, ReferenceTrack.id == ImportTrack.track_id)
+            .where(ImportTrack.import_id.in_(sorted(import_ids)))
+            .subquery()
+        )
+        stmt = select(latest.c.status, func.count()).group_by(latest.c.status)
+        return {status: n for status, n in session.execute(stmt) if status is not None}
+
+    def reanalysis_candidates(
+        self,
+        session: Session,
+        *,
+        mode: ReanalyzeMode,
+        analyzer_version: str,
+        user_id: uuid.UUID | None = None,
+        track_ids: Collection[uuid.UUID] | None = None,
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """``(track_id, user_id)`` of the tracks ``mode`` selects that have no analysis queued or running.
+
+        ``stale``: the newest succeeded analysis ran another analyzer version. ``failed``: the newest analysis
+        failed. ``all``: every track.
+        """
+        conditions: list[ColumnElement[bool]] = [~_has_run(*ACTIVE_STATUSES)]
+        if mode == "stale":
+            conditions.append(_has_run("succeeded"))
+            conditions.append(func.coalesce(_latest_succeeded_version(), "") != analyzer_version)
+        elif mode == "failed":
+            conditions.append(_latest_status() == "failed")
+        if user_id is not None:
+            conditions.append(ReferenceTrack.user_id == user_id)
+        if track_ids is not None:
+            if not track_ids:
+                return []
+            conditions.append(ReferenceTrack.id.in_(sorted(track_ids)))
+        stmt = (
+            select(ReferenceTrack.id, ReferenceTrack.user_id)
+            .where(and_(*conditions))
+            .order_by(ReferenceTrack.user_id, ReferenceTrack.created_at, ReferenceTrack.id)
+        )
+        return [(track_id, owner) for track_id, owner in session.execute(stmt)]
+
+
+library_import_repository = LibraryImportRepository()

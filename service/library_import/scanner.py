@@ -1,0 +1,267 @@
+"""Where an import reads from: a folder on this machine or an S3 prefix, listed in a stable order, fetched one
+file at a time (hashed on the way), with the tags read from each file.
+
+A file's ``name`` is its absolute path (folder) or its object key (bucket). Files are processed in sorted
+``name`` order, so an interrupted import resumes after the last file it committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from service.config import Settings
+from service.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from service.storage import S3Storage, Storage
+
+_HASH_CHUNK = 1 << 20
+# S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+# Files that are not audio are skipped quietly, unless their name says they should have been audio.
+AUDIO_SUFFIXES = frozenset(
+    {".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    name: str
+    size: int
+    etag: str | None = None
+
+    @property
+    def basename(self) -> str:
+        return PurePosixPath(self.name.replace(os.sep, "/")).name
+
+    @property
+    def looks_like_audio(self) -> bool:
+        return PurePosixPath(self.basename).suffix.lower() in AUDIO_SUFFIXES
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """A source file readable at ``path``, with its SHA-256 and size; ``close()`` removes any temporary copy."""
+
+    file: SourceFile
+    path: Path
+    sha256: str
+    size: int
+    spool: IO[bytes] | None = None
+
+    def close(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+
+
+@dataclass(frozen=True, slots=True)
+class Tags:
+    title: str | None = None
+    artist: str | None = None
+    album: str | None = None
+    genre: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FolderSource:
+    """A folder (or one file). ``confined`` skips links that lead out of the folder, for imports the API runs."""
+
+    root: Path
+    confined: bool = False
+
+    @property
+    def label(self) -> str:
+        return str(self.root)
+
+    def url(self, file: SourceFile) -> str:
+        return Path(file.name).as_uri()
+
+    def files(self, on_file: Callable[[], None] | None = None) -> list[SourceFile]:
+        """Every regular file under the root (or the root itself when it is a file), sorted by path.
+
+        Symbolic links to folders are not followed, so a link back up the tree cannot loop.
+        """
+        if self.root.is_file():
+            return [SourceFile(name=str(self.root), size=self.root.stat().st_size)]
+        found: list[SourceFile] = []
+        root = self.root.resolve()
+        for folder, _dirs, names in os.walk(self.root):
+            for name in names:
+                path = Path(folder, name)
+                try:
+                    if not path.is_file():
+                        continue
+                    if self.confined and not path.resolve().is_relative_to(root):
+                        continue
+                    size = path.stat().st_size
+                except OSError:
+                    continue
+                found.append(SourceFile(name=str(path), size=size))
+                if on_file is not None:
+                    on_file()
+        return sorted(found, key=lambda f: f.name)
+
+    def fetch(self, file: SourceFile, *, tmp_dir: Path) -> Fetched:
+        """Hash the file where it is: no copy is made."""
+        path = Path(file.name)
+        digest = hashlib.sha256()
+        size = 0
+        with path.open("rb") as fh:
+            while chunk := fh.read(_HASH_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+        return Fetched(file=file, path=path, sha256=digest.hexdigest(), size=size)
+
+    def store(self, fetched: Fetched, *, storage: Storage, key: str, content_type: str | None) -> None:
+        with fetched.path.open("rb") as fh:
+            storage.put(key, fh, content_type=content_type)
+
+
+@dataclass(frozen=True, slots=True)
+class BucketSource:
+    bucket: str
+    prefix: str
+    reader: S3Storage
+
+    @property
+    def label(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def url(self, file: SourceFile) -> str:
+        return f"s3://{self.bucket}/{file.name}"
+
+    def files(self, on_file: Callable[[], None] | None = None) -> list[SourceFile]:
+        found: list[SourceFile] = []
+        for key, size, etag in self.reader.list_keys(self.prefix):
+            if key.endswith("/"):
+                continue
+            found.append(SourceFile(name=key, size=size, etag=etag))
+            if on_file is not None:
+                on_file()
+        return sorted(found, key=lambda f: f.name)
+
+    def fetch(self, file: SourceFile, *, tmp_dir: Path) -> Fetched:
+        """Stream the object once into a temporary file, hashing it on the way (the decoder needs a file)."""
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        spool = tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="import-")
+        try:
+            digest = hashlib.sha256()
+            size = 0
+            body = self.reader.open(file.name)
+            try:
+                while chunk := body.read(_HASH_CHUNK):
+                    digest.update(chunk)
+                    spool.write(chunk)
+                    size += len(chunk)
+            finally:
+                body.close()
+            spool.flush()
+        except BaseException:
+            spool.close()
+            raise
+        return Fetched(file=file, path=Path(spool.name), sha256=digest.hexdigest(), size=size, spool=spool)
+
+    def store(self, fetched: Fetched, *, storage: Storage, key: str, content_type: str | None) -> None:
+        from service.storage import S3Storage
+
+        if isinstance(storage, S3Storage):
+            # The object is already in an S3 service the storage can reach: copy it there, do not upload it.
+            storage.copy_from(self.bucket, fetched.file.name, key, content_type=content_type)
+            return
+        with fetched.path.open("rb") as fh:
+            storage.put(key, fh, content_type=content_type)
+
+
+Source = FolderSource | BucketSource
+
+
+def parse_bucket_source(source: str) -> tuple[str, str]:
+    """``(bucket, prefix)`` of ``s3://bucket/prefix``; the prefix names a folder (``""`` for the whole bucket)."""
+    rest = source.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not _BUCKET.fullmatch(bucket):
+        raise InvalidInput(f"source: {bucket!r} is not an S3 bucket name", field="source")
+    prefix = prefix.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise InvalidInput(f"source: {prefix!r} is not a valid key prefix", field="source")
+    return bucket, prefix
+
+
+def normalise_source(source: str) -> str:
+    """The canonical spelling of a source, so the same folder or prefix is recognised again."""
+    source = source.strip()
+    if "\x00" in source:
+        raise InvalidInput("source: must not contain NUL characters", field="source")
+    if source.startswith("s3://"):
+        bucket, prefix = parse_bucket_source(source)
+        return f"s3://{bucket}/{prefix}"
+    if not source:
+        raise InvalidInput("source: give a folder or an s3://bucket/prefix", field="source")
+    try:
+        return str(Path(source).expanduser().resolve())
+    except (OSError, RuntimeError) as exc:
+        raise InvalidInput(f"source: cannot resolve {source!r}: {exc}", field="source") from exc
+
+
+def open_source(source: str, *, storage: Storage, cfg: Settings) -> Source:
+    """Reader for a normalised source. A bucket is read with the storage's own client when it has one."""
+    from service.storage import S3Storage
+
+    if not source.startswith("s3://"):
+        return FolderSource(Path(source))
+    bucket, prefix = parse_bucket_source(source)
+    if isinstance(storage, S3Storage):
+        reader = S3Storage(storage.client, bucket, presign_expiry=storage.presign_expiry)
+    else:
+        reader = S3Storage.from_settings(cfg.model_copy(update={"s3_bucket": bucket}))
+    return BucketSource(bucket=bucket, prefix=f"{prefix}/" if prefix else "", reader=reader)
+
+
+def _first(value: Any) -> str | None:
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON"}
+
+
+def read_tags(path: Path) -> Tags:
+    """Title, artist, album and genre from the file's tags (ID3, Vorbis comments, MP4 atoms), where present."""
+    import mutagen
+    from mutagen.id3 import ID3
+
+    try:
+        audio = mutagen.File(path, easy=True)
+    except Exception:
+        # Tags are a courtesy: a file the decoder accepted is imported even when its tags are unreadable.
+        return Tags()
+    tags = getattr(audio, "tags", None)
+    if tags is None:
+        return Tags()
+    values: dict[str, str | None] = {}
+    for field, frame_id in _ID3_FRAMES.items():
+        if isinstance(tags, ID3):
+            frame = tags[frame_id] if frame_id in tags else None
+            if frame is None:
+                values[field] = None
+            elif field == "genre":
+                values[field] = _first(list(frame.genres))
+            else:
+                values[field] = _first(list(frame.text))
+        else:
+            try:
+                values[field] = _first(tags.get(field))
+            except (KeyError, ValueError, TypeError):
+                values[field] = None
+    return Tags(**values)

@@ -1,0 +1,104 @@
+"""Sources of an import: listing order, tags, source spelling, and the S3 operations a bucket import uses."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import pytest
+from mutagen.id3 import TCON, TIT2, TPE1
+from mutagen.wave import WAVE
+
+from service.errors import InvalidInput
+from service.library_import.scanner import (
+    BucketSource,
+    FolderSource,
+    SourceFile,
+    Tags,
+    normalise_source,
+    parse_bucket_source,
+    read_tags,
+)
+from service.storage import S3Storage
+from tests.service.library_import.conftest import Library
+
+
+def test_a_folder_lists_every_file_below_it_in_path_order(library: Library) -> None:
+    # when
+    files = FolderSource(library.root).files()
+    # then
+    assert [Path(f.name).relative_to(library.root).as_posix() for f in files] == [
+        "Nested/Deeper/a kick (copy).wav",
+        "Nested/Deeper/b tagged.flac",
+        "Nested/c notes.txt",
+        "Nested/d loop.ogg",
+        "a kick.wav",
+        "c broken.wav",
+        "e tagged.mp3",
+    ]
+    assert files[4].size == library.audio["wav"].stat().st_size
+    assert FolderSource(library.audio["ogg"]).files() == [
+        SourceFile(name=str(library.audio["ogg"]), size=library.audio["ogg"].stat().st_size)
+    ]
+
+
+def test_tags_of_a_wav_file_come_from_its_id3_chunk(library: Library) -> None:
+    # given
+    wav = WAVE(library.audio["wav"])
+    wav.add_tags()
+    assert wav.tags is not None
+    wav.tags.add(TIT2(encoding=3, text=["Warehouse"]))
+    wav.tags.add(TPE1(encoding=3, text=["Some DJ"]))
+    wav.tags.add(TCON(encoding=3, text=["(18)"]))
+    wav.save()
+    # when / then
+    assert read_tags(library.audio["wav"]) == Tags(title="Warehouse", artist="Some DJ", album=None, genre="Techno")
+    assert read_tags(library.audio["ogg"]) == Tags()
+    assert read_tags(library.text) == Tags()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("s3://bucket/a/b/", "s3://bucket/a/b"),
+        ("s3://bucket", "s3://bucket/"),
+        ("s3://bucket//deep//", "s3://bucket/deep"),
+        ("  /srv/music/../music/  ", "/srv/music"),
+    ],
+)
+def test_sources_are_spelled_one_way(source: str, expected: str) -> None:
+    assert normalise_source(source) == expected
+
+
+@pytest.mark.parametrize("source", ["s3://UPPER/x", "s3://a/x", "s3://bucket/../x", "s3:///x", ""])
+def test_malformed_sources_are_refused(source: str) -> None:
+    with pytest.raises(InvalidInput):
+        normalise_source(source)
+
+
+def test_a_bucket_prefix_lists_its_objects_only_and_streams_and_copies_them(
+    s3_storage: S3Storage, tmp_path: Path
+) -> None:
+    # given
+    s3_storage.put_bytes("music/b.wav", b"bee")
+    s3_storage.client.put_object(Bucket=s3_storage.bucket, Key="music/a/", Body=b"")
+    s3_storage.put_bytes("music/a/c.flac", b"sea")
+    s3_storage.put_bytes("musical/d.wav", b"dee")
+    bucket, prefix = parse_bucket_source("s3://" + s3_storage.bucket + "/music")
+    source = BucketSource(bucket=bucket, prefix=prefix + "/", reader=s3_storage)
+    # when
+    files = source.files()
+    fetched = source.fetch(files[0], tmp_dir=tmp_path)
+    key = f"tracks/{uuid.uuid4()}/original.flac"
+    source.store(fetched, storage=s3_storage, key=key, content_type="audio/flac")
+    # then
+    assert [(f.name, f.size) for f in files] == [("music/a/c.flac", 3), ("music/b.wav", 3)]
+    assert fetched.path.read_bytes() == b"sea"
+    assert (fetched.sha256, fetched.size) == (hashlib.sha256(b"sea").hexdigest(), 3)
+    head = s3_storage.client.head_object(Bucket=s3_storage.bucket, Key=key)
+    assert (s3_storage.get_bytes(key), head["ContentType"]) == (b"sea", "audio/flac")
+    fetched.close()
+    assert not fetched.path.exists()
+    with pytest.raises(FileNotFoundError):
+        s3_storage.open("music/missing.wav")
