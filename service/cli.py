@@ -72,10 +72,12 @@ def _requeue_unfinished() -> int:
     from service.queue import enqueue
 
     with session_scope() as session:
-        ids = list(session.scalars(select(AnalysisRun.id).where(AnalysisRun.status.in_(("queued", "running")))))
-        for analysis_id in ids:
-            enqueue(session, ANALYZE_TASK, str(analysis_id))
-    return len(ids)
+        unfinished = session.execute(
+            select(AnalysisRun.id, AnalysisRun.queue).where(AnalysisRun.status.in_(("queued", "running")))
+        ).all()
+        for analysis_id, queue in unfinished:
+            enqueue(session, ANALYZE_TASK, str(analysis_id), queue=queue)
+    return len(unfinished)
 
 
 def _worker_argv(extra: Sequence[str] = ()) -> list[str]:

@@ -27,6 +27,8 @@ class AnalysisRun(IdMixin, CreatedMixin, Base):
     analysis_type: Mapped[str] = mapped_column(String(32), default="full")
     analyzer_version: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(16), default="queued")
+    # The Celery queue it was sent on ("analysis" or "analysis.bulk"); a re-send keeps the priority.
+    queue: Mapped[str] = mapped_column(String(32), default="analysis", server_default="analysis")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -112,7 +112,7 @@ class AnalysisReaper:
                 continue
             run.status = "queued"
             run.started_at = now
-            enqueue(session, ANALYZE_TASK, str(run.id), queue=ANALYSIS_QUEUE)
+            enqueue(session, ANALYZE_TASK, str(run.id), queue=run.queue or ANALYSIS_QUEUE)
             result.requeued.append(run.id)
         session.flush()
         return result

@@ -50,6 +50,7 @@ class AnalysisRunService:
             user_id=track.user_id,
             analysis_type=analysis_type,
             status="queued",
+            queue=queue,
             parameters=parameters or {},
             attempts=0,
         )

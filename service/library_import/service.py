@@ -152,6 +152,7 @@ def _queued_run(track_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
         "user_id": user_id,
         "analysis_type": "full",
         "status": "queued",
+        "queue": BULK_QUEUE,
         "parameters": {},
         "attempts": 0,
     }

@@ -93,12 +93,14 @@ def make_run(
     created_at: datetime,
     started_at: datetime | None = None,
     attempts: int = 0,
+    queue: str = "analysis",
 ) -> uuid.UUID:
     with scope() as s:
         run = AnalysisRun(
             track_id=track.id,
             user_id=track.user_id,
             status=status,
+            queue=queue,
             parameters={},
             attempts=attempts,
             created_at=created_at,
@@ -152,6 +154,21 @@ def test_stuck_analyses_are_requeued_and_the_others_left_alone(scope: Scope, ses
     ]
     assert as_utc(rows[slow_running].started_at) == minutes(29)
     assert list(session.scalars(select(OutboxEvent))) == []
+
+
+def test_a_lost_bulk_analysis_goes_back_to_the_bulk_queue(scope: Scope, now: datetime) -> None:
+    # given: an imported track's analysis whose message was lost
+    track = make_track(scope)
+    lost = make_run(scope, track, status="queued", created_at=now - timedelta(hours=7), queue="analysis.bulk")
+    # when
+    reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now)
+    # then: re-sent behind interactive uploads, not ahead of them
+    routes = [
+        envelope["properties"]["delivery_info"]["routing_key"]
+        for envelope in (json.loads(m.read_text()) for m in settings.queue_dir.glob("*.msg"))
+        if json.loads(base64.b64decode(envelope["body"]))[0] == [str(lost)]
+    ]
+    assert routes == ["analysis.bulk"]
 
 
 def test_a_requeued_analysis_is_not_requeued_again_within_the_timeout(
