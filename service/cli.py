@@ -83,7 +83,8 @@ def _requeue_unfinished() -> int:
 def _worker_argv(extra: Sequence[str] = ()) -> list[str]:
     from service.queue import ANALYSIS_QUEUE, BULK_QUEUE, MAINTENANCE_QUEUE
 
-    argv = ["worker", "--loglevel=INFO", f"--queues={ANALYSIS_QUEUE},{BULK_QUEUE},{MAINTENANCE_QUEUE}"]
+    # Order matters on Redis (strict priority): tiny maintenance ticks first, then uploads, then bulk imports.
+    argv = ["worker", "--loglevel=INFO", f"--queues={MAINTENANCE_QUEUE},{ANALYSIS_QUEUE},{BULK_QUEUE}"]
     if settings.worker_concurrency:
         argv.append(f"--concurrency={settings.worker_concurrency}")
     return argv + list(extra)

@@ -57,6 +57,9 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         # visibility timeout. Sweep on every tick, at most 10 s apart.
         "unacked_restore_interval": max(1, min(10, cfg.broker_visibility_timeout // 5)),
         "unacked_restore_throttle": 1,
+        # Redis: always take from the queues in the order a worker lists them (analysis, then analysis.bulk),
+        # instead of round robin, so an upload is analysed before a queued import backlog.
+        "queue_order_strategy": "priority",
     }
     if cfg.embedded_broker:
         # One folder is both inbox and outbox: the embedded worker and the API share a machine.

@@ -357,7 +357,7 @@ def test_workers_consume_the_maintenance_queue_and_register_the_jobs() -> None:
     from workers.celery_app import app
 
     app.loader.import_default_modules()
-    assert "--queues=analysis,analysis.bulk,maintenance" in _worker_argv()
+    assert "--queues=maintenance,analysis,analysis.bulk" in _worker_argv()
     assert {REAP_TASK, RELAY_TASK} <= set(app.tasks)
 
 
