@@ -3,17 +3,24 @@
 The worker task calls :func:`run_analysis`; everything that can go wrong in between is handled here. Audio
 that cannot be decoded or analysed is a permanent failure recorded on the analysis; storage and database
 errors propagate so the task can retry them.
+
+A finished analysis records in its ``parameters`` where its time went: ``timings_s`` holds the wall time of
+each phase (download, decode, analyse, store, database) and ``worker`` names the process (``host/pid``). The
+database phase runs up to the final commit, which it cannot include since it is written in that transaction.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -42,20 +49,25 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
 
     tmp_dir.mkdir(parents=True, exist_ok=True)
     suffix = "." + (job.file_format or "bin")
+    timings = _Timings()
     with tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="analysis-", suffix=suffix) as tmp:
         try:
             storage.get_to_path(job.original_key, Path(tmp.name))
         except FileNotFoundError:
             return _fail(session_scope, analysis_id, "the original audio file is missing from storage")
+        timings.lap("download")
         try:
             decoded = load(Path(tmp.name))
+            timings.lap("decode")
             result = analyze(decoded.samples, sr=decoded.sr)
+            timings.lap("analyse")
         except AnalysisError as exc:
             return _fail(session_scope, analysis_id, f"could not analyse audio: {exc}")
         except MemoryError:
             return _fail(session_scope, analysis_id, "the file is too large to analyse on this worker")
 
     stored = _store_overviews(storage, result, user_id=job.user_id, track_id=job.track_id)
+    timings.lap("store")
     with session_scope() as session:
         run = analysis_run_service.complete(
             session,
@@ -66,6 +78,10 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
             waveform_key=stored[0],
             thumbnail_key=stored[-1],
         )
+        if run is not None:
+            timings.lap("database")
+            # A new dict, so the JSON column is marked changed; it commits with the results.
+            run.parameters = {**run.parameters, **timings.record()}
     if run is None:
         # The track was deleted while we worked; its objects are gone, and ours must not linger.
         for key in stored:
@@ -74,6 +90,22 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
         return "skipped"
     log.info("track.analysis.succeeded", extra={"analysis_id": str(analysis_id)})
     return "succeeded"
+
+
+class _Timings:
+    """Wall time of consecutive phases, each measured from the end of the previous one."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._mark = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = round(now - self._mark, 6)
+        self._mark = now
+
+    def record(self) -> dict[str, Any]:
+        return {"timings_s": dict(self.seconds), "worker": f"{socket.gethostname()}/{os.getpid()}"}
 
 
 def _store_overviews(storage: Storage, result: TrackAnalysis, *, user_id: uuid.UUID, track_id: uuid.UUID) -> list[str]:

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import Row, delete, func, select, union_all
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameManifest
+from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.track.models import ReferenceTrack
+
+ACTIVE_STATUSES = ("queued", "running")
 
 
 class AnalysisRunRepository:
@@ -55,6 +60,147 @@ class AnalysisRunRepository:
         """Remove what an earlier attempt of the same analysis wrote, so a rerun leaves one result."""
         session.execute(delete(AnalysisEvent).where(AnalysisEvent.analysis_id == analysis_id))
         session.execute(delete(FrameManifest).where(FrameManifest.analysis_id == analysis_id))
+
+    def get_for_track(
+        self, session: Session, *, analysis_id: uuid.UUID, track_id: uuid.UUID, user_id: uuid.UUID
+    ) -> AnalysisRun | None:
+        stmt = select(AnalysisRun).where(
+            AnalysisRun.id == analysis_id, AnalysisRun.track_id == track_id, AnalysisRun.user_id == user_id
+        )
+        return session.scalars(stmt).one_or_none()
+
+    def list_for_track(
+        self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[AnalysisRun], int]:
+        """A track's analyses, newest first."""
+        base = select(AnalysisRun).where(AnalysisRun.track_id == track_id, AnalysisRun.user_id == user_id)
+        count = session.scalar(select(func.count()).select_from(base.subquery())) or 0
+        stmt = base.order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc()).limit(limit).offset(offset)
+        return list(session.scalars(stmt)), count
+
+    def active_for_track(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun | None:
+        """The newest queued or running analysis of a track."""
+        stmt = (
+            select(AnalysisRun)
+            .where(
+                AnalysisRun.track_id == track_id,
+                AnalysisRun.user_id == user_id,
+                AnalysisRun.status.in_(ACTIVE_STATUSES),
+            )
+            .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+            .limit(1)
+        )
+        return session.scalars(stmt).one_or_none()
+
+    def lock_track(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> bool:
+        """Lock the track row until the transaction ends, so two requests cannot both queue an analysis.
+
+        SQLite has no row locks; there the write transaction the session opens (``BEGIN IMMEDIATE``) already
+        serialises writers.
+        """
+        stmt = (
+            select(ReferenceTrack.id)
+            .where(ReferenceTrack.id == track_id, ReferenceTrack.user_id == user_id)
+            .with_for_update()
+        )
+        return session.scalar(stmt) is not None
+
+    def manifests(self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID) -> list[FrameManifest]:
+        """The feature series of an analysis, in the order the analysis wrote them."""
+        stmt = (
+            select(FrameManifest)
+            .where(FrameManifest.analysis_id == analysis_id, FrameManifest.user_id == user_id)
+            .order_by(FrameManifest.created_at, FrameManifest.feature)
+        )
+        return list(session.scalars(stmt))
+
+    def feature_names(self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID) -> list[str]:
+        stmt = (
+            select(FrameManifest.feature)
+            .where(FrameManifest.analysis_id == analysis_id, FrameManifest.user_id == user_id)
+            .order_by(FrameManifest.feature)
+        )
+        return list(session.scalars(stmt))
+
+    def manifest(
+        self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID, feature: str
+    ) -> FrameManifest | None:
+        stmt = select(FrameManifest).where(
+            FrameManifest.analysis_id == analysis_id,
+            FrameManifest.user_id == user_id,
+            FrameManifest.feature == feature,
+        )
+        return session.scalars(stmt).one_or_none()
+
+    def chunks(
+        self, session: Session, *, manifest_id: uuid.UUID, user_id: uuid.UUID, first: int, last: int
+    ) -> Sequence[Row[int, bytes]]:
+        """``(start_frame, data)`` of chunks ``first`` to ``last`` (both included) only, in order."""
+        stmt = (
+            select(FrameData.start_frame, FrameData.data)
+            .where(
+                FrameData.manifest_id == manifest_id,
+                FrameData.user_id == user_id,
+                FrameData.chunk_index >= first,
+                FrameData.chunk_index <= last,
+            )
+            .order_by(FrameData.chunk_index)
+        )
+        return session.execute(stmt).all()
+
+    def events(
+        self,
+        session: Session,
+        *,
+        analysis_id: uuid.UUID,
+        user_id: uuid.UUID,
+        types: Sequence[str],
+        start: float,
+        end: float | None,
+        span_types: Sequence[str] = ("section",),
+    ) -> list[Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]]:
+        """Events of ``types`` that overlap ``[start, end)``, by time, then type, then id.
+
+        An instant event overlaps when its time is in the window; a span (one of ``span_types``, the only types
+        with a duration) also when it began earlier and is still running at ``start``. Each type is its own
+        branch of a UNION ALL so every branch is a range scan of the (analysis, type, time) index: with an IN
+        list, SQLite without statistics scans all of the user's events instead. Rows, not ORM objects: a window
+        holds hundreds of events, and the identity map would cost more than the query.
+        """
+        columns = (
+            AnalysisEvent.id,
+            AnalysisEvent.event_type,
+            AnalysisEvent.time_seconds,
+            AnalysisEvent.duration_seconds,
+            AnalysisEvent.value,
+            AnalysisEvent.confidence,
+            AnalysisEvent.label,
+            AnalysisEvent.payload,
+        )
+        branches = []
+        for event_type in types:
+            owned = (
+                AnalysisEvent.analysis_id == analysis_id,
+                AnalysisEvent.user_id == user_id,
+                AnalysisEvent.event_type == event_type,
+            )
+            inside = select(*columns).where(*owned, AnalysisEvent.time_seconds >= start)
+            if end is not None:
+                inside = inside.where(AnalysisEvent.time_seconds < end)
+            branches.append(inside)
+            if start > 0 and event_type in span_types:
+                branches.append(
+                    select(*columns).where(
+                        *owned,
+                        AnalysisEvent.time_seconds < start,
+                        AnalysisEvent.time_seconds + AnalysisEvent.duration_seconds > start,
+                    )
+                )
+        if not branches:
+            return []
+        stmt = branches[0] if len(branches) == 1 else union_all(*branches)
+        ordered = stmt.order_by(*(stmt.selected_columns[name] for name in ("time_seconds", "event_type", "id")))
+        return list(session.execute(ordered))
 
 
 analysis_run_repository = AnalysisRunRepository()

@@ -1,0 +1,187 @@
+"""Waveform peaks in BBC audiowaveform's formats: read stored levels, crop, combine zooms, convert bits, encode.
+
+A level holds, for each pixel of ``samples_per_pixel`` source samples and each channel, the (min, max) of those
+samples as int16 (full scale 32767) or int8 (127): ``data`` has shape ``(length, channels, 2)``. The binary
+``.dat`` form is version 2 (a 24-byte little-endian header, then pixel-major pairs; version 1 files, mono with a
+20-byte header, are read too); the JSON form carries the same header fields and a flat ``data`` list. peaks.js
+(waveform-data.js) loads either as served.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+DAT_VERSION = 2
+_HEADER_V1 = struct.Struct("<iIiiI")
+_HEADER_V2 = struct.Struct("<iIiiIi")
+_FLAG_8BIT = 0x1
+_FULL_SCALE = {8: 127.0, 16: 32767.0}
+_DTYPES = {8: "i1", 16: "<i2"}
+# Float error in ``seconds * sample_rate / samples_per_pixel`` must not move a crop edge by a pixel.
+_EDGE_TOLERANCE = 1e-9
+
+
+class WaveformFormatError(ValueError):
+    """Bytes that are not an audiowaveform ``.dat`` file."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waveform:
+    sample_rate: int
+    samples_per_pixel: int
+    bits: int
+    data: npt.NDArray[np.int16] | npt.NDArray[np.int8]
+
+    @property
+    def length(self) -> int:
+        return int(self.data.shape[0])
+
+    @property
+    def channels(self) -> int:
+        return int(self.data.shape[1])
+
+    def window(self, *, factor: int = 1, start_s: float = 0.0, end_s: float | None = None) -> tuple[Waveform, int]:
+        """Zoom out by ``factor`` and keep the pixels covering ``[start_s, end_s)`` (``None``: to the end).
+
+        Output pixels are aligned to the start of the track, so the same zoom always draws the same pixels
+        whatever the window; whole pixels are kept, so the crop may start a little before ``start_s`` and end a
+        little after ``end_s``. Returns the waveform and the index of its first pixel in the whole track.
+        """
+        samples_per_pixel = self.samples_per_pixel * factor
+        length = -(-self.length // factor)
+        per_second = self.sample_rate / samples_per_pixel
+        first = min(length, max(0, math.floor(start_s * per_second + _EDGE_TOLERANCE)))
+        stop = length if end_s is None else min(length, math.ceil(end_s * per_second - _EDGE_TOLERANCE))
+        stop = max(first, stop)
+        return self.crop(first * factor, min(stop * factor, self.length)).combine(factor), first
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.length * self.samples_per_pixel / self.sample_rate
+
+    def start_seconds(self, pixel: int) -> float:
+        """Time of the first sample of ``pixel``."""
+        return pixel * self.samples_per_pixel / self.sample_rate
+
+    def crop(self, first: int, stop: int) -> Waveform:
+        return Waveform(self.sample_rate, self.samples_per_pixel, self.bits, self.data[first:stop])
+
+    def combine(self, factor: int) -> Waveform:
+        """Zoom out by an integer ``factor``: each new pixel is the min of the minima and the max of the maxima of
+        ``factor`` pixels (the last one takes the remainder), exactly what the samples would give at that zoom."""
+        if factor < 1:
+            raise ValueError("factor must be positive")
+        if factor == 1 or self.length == 0:
+            return Waveform(self.sample_rate, self.samples_per_pixel * factor, self.bits, self.data)
+        starts = np.arange(0, self.length, factor, dtype=np.intp)
+        data = np.empty((len(starts), self.channels, 2), dtype=self.data.dtype)
+        data[:, :, 0] = np.minimum.reduceat(self.data[:, :, 0], starts, axis=0)
+        data[:, :, 1] = np.maximum.reduceat(self.data[:, :, 1], starts, axis=0)
+        return Waveform(self.sample_rate, self.samples_per_pixel * factor, self.bits, data)
+
+    def to_bits(self, bits: int) -> Waveform:
+        """Rescale to ``bits`` (8 or 16) full scale: 32767 maps to 127, not to the low byte of the value."""
+        if bits not in _FULL_SCALE:
+            raise ValueError(f"bits must be 8 or 16, got {bits}")
+        if bits == self.bits:
+            return self
+        target = _DTYPES[bits]
+        info = np.iinfo(target)
+        scaled = np.rint(self.data.astype(np.float64) * (_FULL_SCALE[bits] / _FULL_SCALE[self.bits]))
+        data = np.clip(scaled, info.min, info.max).astype(target)
+        return Waveform(self.sample_rate, self.samples_per_pixel, bits, data)
+
+    def merge_channels(self) -> Waveform:
+        """One channel whose range spans every channel's: the min of the minima and the max of the maxima."""
+        if self.channels == 1:
+            return self
+        data = np.empty((self.length, 1, 2), dtype=self.data.dtype)
+        data[:, 0, 0] = self.data[:, :, 0].min(axis=1, initial=np.iinfo(self.data.dtype).max)
+        data[:, 0, 1] = self.data[:, :, 1].max(axis=1, initial=np.iinfo(self.data.dtype).min)
+        return Waveform(self.sample_rate, self.samples_per_pixel, self.bits, data)
+
+    def to_dat(self) -> bytes:
+        """The audiowaveform binary format, version 2."""
+        flags = _FLAG_8BIT if self.bits == 8 else 0
+        header = _HEADER_V2.pack(
+            DAT_VERSION, flags, self.sample_rate, self.samples_per_pixel, self.length, self.channels
+        )
+        body: bytes = np.ascontiguousarray(self.data, dtype=_DTYPES[self.bits]).tobytes()
+        return header + body
+
+    def to_json(self) -> dict[str, Any]:
+        """The audiowaveform JSON format, version 2: the header fields and a flat ``data`` list in ``.dat`` order."""
+        return {
+            "version": DAT_VERSION,
+            "channels": self.channels,
+            "sample_rate": self.sample_rate,
+            "samples_per_pixel": self.samples_per_pixel,
+            "bits": self.bits,
+            "length": self.length,
+            "data": self.data.reshape(-1).tolist(),
+        }
+
+
+def parse_dat(raw: bytes) -> Waveform:
+    """Read an audiowaveform ``.dat`` file (version 1 or 2)."""
+    if len(raw) < _HEADER_V1.size:
+        raise WaveformFormatError("waveform data is shorter than its header")
+    version, flags, sample_rate, samples_per_pixel, length = _HEADER_V1.unpack_from(raw)
+    if version == 1:
+        channels, offset = 1, _HEADER_V1.size
+    elif version == 2 and len(raw) >= _HEADER_V2.size:
+        channels, offset = _HEADER_V2.unpack_from(raw)[5], _HEADER_V2.size
+    else:
+        raise WaveformFormatError(f"unsupported waveform data version {version}")
+    bits = 8 if flags & _FLAG_8BIT else 16
+    if sample_rate < 1 or samples_per_pixel < 1 or channels < 1:
+        raise WaveformFormatError("waveform header has a non-positive rate, zoom or channel count")
+    dtype = _DTYPES[bits]
+    expected = length * channels * 2
+    if len(raw) < offset + expected * np.dtype(dtype).itemsize:
+        raise WaveformFormatError("waveform data is shorter than its header says")
+    body = np.frombuffer(raw, dtype=dtype, count=expected, offset=offset)
+    return Waveform(sample_rate, samples_per_pixel, bits, body.reshape(length, channels, 2))
+
+
+@dataclass(frozen=True, slots=True)
+class ZoomPlan:
+    """Read stored level ``level`` and combine ``factor`` of its pixels into one: ``samples_per_pixel`` out."""
+
+    level: int
+    factor: int
+
+    @property
+    def samples_per_pixel(self) -> int:
+        return self.level * self.factor
+
+
+def plan_zoom(levels: Sequence[int], zoom: int | None) -> ZoomPlan | None:
+    """How to serve ``zoom`` samples per pixel from the stored ``levels``; ``None`` when it is finer than them all.
+
+    A zoom that is a multiple of a stored level is served exactly, from the coarsest such level. Any other zoom is
+    rounded to the nearest multiple of a stored level at or below it (ties go to the larger zoom), and the response
+    states the zoom served. ``None`` asks for the finest level.
+    """
+    if not levels:
+        raise ValueError("no stored levels")
+    if zoom is None:
+        return ZoomPlan(level=min(levels), factor=1)
+    best: tuple[int, int, int] | None = None
+    for level in sorted(set(levels), reverse=True):
+        if level > zoom:
+            continue
+        factor = max(1, round(zoom / level))
+        candidate = (abs(level * factor - zoom), -level * factor, -level)
+        if best is None or candidate < best:
+            best = candidate
+    if best is None:
+        return None
+    return ZoomPlan(level=-best[2], factor=best[1] // best[2])
