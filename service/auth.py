@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.db import SessionDep
+from service.db import SessionDep, commit, mark_read_only, reset_read_only
 from service.errors import Forbidden, Unauthorized
 from service.user.models import User
 from service.user.service import user as user_service
@@ -22,7 +22,16 @@ def current_user(
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("missing bearer token")
-    return user_service.authenticate(session, token=credentials.credentials)
+    # Authenticate in a short transaction of its own (it may record the session's activity), committed at once:
+    # on SQLite the request's own transaction then starts later (read-only for GETs), and an upload does not
+    # hold the database's write lock while its body arrives.
+    token = mark_read_only(False)
+    try:
+        user = user_service.authenticate(session, token=credentials.credentials)
+        commit(session)
+    finally:
+        reset_read_only(token)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
 
@@ -72,15 +73,35 @@ def _unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+# Set per request (GET and HEAD) by the app: their transactions only read.
+_read_only: ContextVar[bool] = ContextVar("reftrack_read_only", default=False)
+
+
+def mark_read_only(value: bool) -> Token[bool]:
+    """Declare whether transactions begun in this context only read (reset with ``reset_read_only``)."""
+    return _read_only.set(value)
+
+
+def reset_read_only(token: Token[bool]) -> None:
+    _read_only.reset(token)
+
+
 def _sqlite_begin(connection: Any) -> None:
     # IMMEDIATE takes the write lock up front: a deferred transaction that later writes can fail with
-    # SQLITE_BUSY without waiting when the API and the embedded worker write at the same time.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    # SQLITE_BUSY without waiting when the API and the embedded worker write at the same time. Reads need no
+    # lock: in WAL mode they see a snapshot and run side by side with each other and with the writer.
+    connection.exec_driver_sql("BEGIN" if _read_only.get() else "BEGIN IMMEDIATE")
 
 
 def build_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -110,6 +131,11 @@ class Database:
                 pool_size=self._settings.database_pool_size,
             )
         return self._engine
+
+    @property
+    def capacity(self) -> int:
+        """Connections the pool hands out at most (``pool_size`` plus as many overflow connections)."""
+        return 2 * self._settings.database_pool_size
 
     def session(self) -> Session:
         if self._factory is None:

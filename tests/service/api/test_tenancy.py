@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from service.db import session_scope
+from service.library_import.models import LibraryImport
 from service.user.service import user as user_service
 from tests.fixtures.analysed import AnalysedTrack
 from tests.fixtures.app import Account
@@ -30,7 +31,9 @@ _KINDS = ("annotation", "region", "preset", "reference", "template", "analysis",
 
 
 @pytest.fixture
-def alice_world(client: TestClient, analysed_track: AnalysedTrack) -> dict[str, str]:
+def alice_world(
+    client: TestClient, analysed_track: AnalysedTrack, session_factory: Callable[[], Session]
+) -> dict[str, str]:
     """One of every user-owned object, created through the API as Alice."""
     headers = analysed_track.owner.headers
     track = analysed_track.track_id
@@ -52,6 +55,12 @@ def alice_world(client: TestClient, analysed_track: AnalysedTrack) -> dict[str, 
     for kind, response in created.items():
         assert response.status_code in (200, 201), (kind, response.text)
         ids[kind] = response.json()["id"]
+    # An import of a server folder needs configured roots; the row is what the tenancy check reads.
+    with session_scope(session_factory) as s:
+        record = LibraryImport(user_id=analysed_track.owner.user.id, source="/srv/music", origin="api")
+        s.add(record)
+        s.flush()
+        ids["import"] = str(record.id)
     # Templates are global, not owned: any id works for the admin-only routes.
     templates = client.get("/v1/listening-prompts/templates", headers=headers).json()
     ids["template"] = (templates["data"] if isinstance(templates, dict) else templates)[0]["id"]
