@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
+from fastapi.openapi.utils import get_fields_from_routes, get_openapi
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.gzip import GZipMiddleware
@@ -24,7 +26,7 @@ from service.library_import.endpoints import router as import_router
 from service.listening_prompt.endpoints import router as prompt_router
 from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
-from service.schemas import ErrorRead
+from service.schemas import DEGRADED_EXAMPLE, HEALTHY_EXAMPLE, ErrorRead, HealthRead
 from service.storage import get_storage
 from service.track.endpoints import router as track_router
 from service.user.endpoints import router as user_router
@@ -125,7 +127,22 @@ def create_app() -> FastAPI:
         app.include_router(router)
     _use_one_error_shape_in_openapi(app)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        response_model=HealthRead,
+        responses={
+            200: {
+                "description": "Every dependency answers",
+                "content": {"application/json": {"example": HEALTHY_EXAMPLE}},
+            },
+            503: {
+                "model": HealthRead,
+                "description": "A dependency does not answer",
+                "content": {"application/json": {"example": DEGRADED_EXAMPLE}},
+            },
+        },
+    )
     def healthz() -> JSONResponse:
         """Database, storage and broker, each checked."""
         checks: dict[str, str] = {}
@@ -166,6 +183,7 @@ def _use_one_error_shape_in_openapi(app: FastAPI) -> None:
         components.pop("HTTPValidationError", None)
         components.pop("ValidationError", None)
         components.setdefault("ErrorRead", ErrorRead.model_json_schema(ref_template="#/components/schemas/{model}"))
+        _restore_nulls_in_examples(app, schema)
         error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
@@ -178,6 +196,39 @@ def _use_one_error_shape_in_openapi(app: FastAPI) -> None:
         return schema
 
     app.openapi = build  # type: ignore[method-assign]
+
+
+def _without_nulls(value: Any) -> Any:
+    """``value`` as FastAPI renders it into the document: every null dictionary value left out."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list | tuple):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _restore_nulls_in_examples(app: FastAPI, schema: dict[str, Any]) -> None:
+    """Put back the nulls FastAPI drops from the examples of models when it renders the document.
+
+    Without them a required nullable field is missing from an example, which then fails its own schema
+    (fastapi/fastapi#5559). An example is replaced only when it is the declared one with its nulls left out.
+    """
+    components = schema.get("components", {}).get("schemas", {})
+    seen: set[Any] = set()
+    for field in get_fields_from_routes(app.routes):
+        annotation = field.field_info.annotation
+        if annotation is None or annotation in seen:
+            continue
+        seen.add(annotation)
+        generated = TypeAdapter(annotation).json_schema(ref_template="#/components/schemas/{model}")
+        definitions = generated.pop("$defs", {})
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            definitions[annotation.__name__] = generated
+        for name, definition in definitions.items():
+            rendered = components.get(name, {})
+            declared = definition.get("examples")
+            if declared and rendered.get("examples") == _without_nulls(declared):
+                rendered["examples"] = copy.deepcopy(declared)
 
 
 class CompressJSON:

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Schema(BaseModel):
@@ -34,3 +34,25 @@ class ErrorRead(BaseModel):
     detail: str
     field: str | None = None
     extra: dict[str, Any] | None = None
+
+
+HEALTHY_EXAMPLE: dict[str, Any] = {"status": "ok", "checks": {"database": "ok", "storage": "ok", "broker": "ok"}}
+DEGRADED_EXAMPLE: dict[str, Any] = {
+    "status": "degraded",
+    "checks": {
+        "database": "ok",
+        "storage": "ok",
+        "broker": "error: Error 111 connecting to redis:6379. Connection refused.",
+    },
+}
+
+
+class HealthRead(BaseModel):
+    """``ok`` when every dependency answers, else ``degraded`` (with a 503)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [HEALTHY_EXAMPLE, DEGRADED_EXAMPLE]})
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, str] = Field(
+        description='Each dependency (database, storage, broker): "ok", or "error: " and what went wrong'
+    )

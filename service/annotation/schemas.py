@@ -113,26 +113,23 @@ class AnnotationUpdate(_Input):
         return _not_null(value)
 
 
+_ANNOTATION_EXAMPLE: dict[str, Any] = {
+    "id": "0b5e8a9e-3f61-4c0e-9d8e-0f4b8c1f2a77",
+    "track_id": "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+    "start_time_seconds": 32.0,
+    "end_time_seconds": 48.0,
+    "annotation_type": "issue",
+    "title": "Kick masks the bass",
+    "content": "Sidechain or cut 60 Hz on the bass during the drop.",
+    "color": "#e5484d",
+    "tags": ["mix", "low-end"],
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:00:00Z",
+}
+
+
 class AnnotationRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b5e8a9e-3f61-4c0e-9d8e-0f4b8c1f2a77",
-                    "track_id": "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
-                    "start_time_seconds": 32.0,
-                    "end_time_seconds": 48.0,
-                    "annotation_type": "issue",
-                    "title": "Kick masks the bass",
-                    "content": "Sidechain or cut 60 Hz on the bass during the drop.",
-                    "color": "#e5484d",
-                    "tags": ["mix", "low-end"],
-                    "created_at": "2025-01-01T12:00:00Z",
-                    "updated_at": "2025-01-01T12:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_ANNOTATION_EXAMPLE]})
 
     id: uuid.UUID
     track_id: uuid.UUID
@@ -148,6 +145,8 @@ class AnnotationRead(Schema):
 
 
 class AnnotationList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_ANNOTATION_EXAMPLE], "count": 1}]})
+
     data: list[AnnotationRead]
     count: int
 
@@ -199,27 +198,24 @@ class RegionUpdate(_Input):
         return _not_null(value)
 
 
+_REGION_EXAMPLE: dict[str, Any] = {
+    "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+    "track_id": "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
+    "name": "A · intro",
+    "start_time_seconds": 0.0,
+    "end_time_seconds": 16.0,
+    "region_type": "section",
+    "loop_count": None,
+    "is_favorite": False,
+    "color": None,
+    "sort_order": 0,
+    "created_at": "2025-01-01T12:00:00Z",
+    "updated_at": "2025-01-01T12:00:00Z",
+}
+
+
 class RegionRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-                    "track_id": "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f",
-                    "name": "A · intro",
-                    "start_time_seconds": 0.0,
-                    "end_time_seconds": 16.0,
-                    "region_type": "section",
-                    "loop_count": None,
-                    "is_favorite": False,
-                    "color": None,
-                    "sort_order": 0,
-                    "created_at": "2025-01-01T12:00:00Z",
-                    "updated_at": "2025-01-01T12:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_REGION_EXAMPLE]})
 
     id: uuid.UUID
     track_id: uuid.UUID
@@ -236,6 +232,8 @@ class RegionRead(Schema):
 
 
 class RegionList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_REGION_EXAMPLE], "count": 1}]})
+
     data: list[RegionRead]
     count: int
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from service.schemas import Schema
 
@@ -13,8 +13,29 @@ if TYPE_CHECKING:
 
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]
 
+# An import of an S3 prefix, half-way through: 126 tracks so far (117 new, 9 already in the library).
+_FILES_EXAMPLE: dict[str, Any] = {
+    "found": 248,
+    "processed": 131,
+    "imported": 117,
+    "duplicate": 9,
+    "not_audio": 3,
+    "failed": 2,
+}
+_ANALYSES_EXAMPLE: dict[str, Any] = {"queued": 71, "running": 2, "succeeded": 52, "failed": 1}
+_ERRORS_EXAMPLE: list[Any] = [
+    {
+        "path": "masters/2019/Night Drive (bounce).wav",
+        "reason": "Night Drive (bounce).wav: truncated WAV file: the header declares 52918272 bytes of audio but "
+        "only 31457280 are present",
+    },
+    {"path": "masters/2021/demo_v3.m4a", "reason": "demo_v3.m4a: empty file (0 bytes)"},
+]
+
 
 class ImportCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"source": "s3://studio-archive/masters"}]})
+
     source: str = Field(
         min_length=1,
         max_length=2048,
@@ -25,6 +46,8 @@ class ImportCreate(BaseModel):
 
 class ImportFileCounts(BaseModel):
     """What became of the source's files so far; ``found`` is null until the source has been listed."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_FILES_EXAMPLE]})
 
     found: int | None
     processed: int
@@ -37,6 +60,8 @@ class ImportFileCounts(BaseModel):
 class AnalysisCounts(BaseModel):
     """The latest analysis status of every track the import added or found, for a progress bar."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_ANALYSES_EXAMPLE]})
+
     queued: int = 0
     running: int = 0
     succeeded: int = 0
@@ -48,11 +73,34 @@ class AnalysisCounts(BaseModel):
 
 
 class ImportFileError(BaseModel):
+    """A file that could not be imported and why: its path on the server, or its key under an s3:// source."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_ERRORS_EXAMPLE[0]]})
+
     path: str
     reason: str
 
 
 class ImportRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "45515b76-5eec-4183-a88d-dda678919d1f",
+                    "source": "s3://studio-archive/masters",
+                    "status": "running",
+                    "files": _FILES_EXAMPLE,
+                    "analyses": _ANALYSES_EXAMPLE,
+                    "errors": _ERRORS_EXAMPLE,
+                    "error_message": None,
+                    "created_at": "2026-04-02T09:40:17.302566+00:00",
+                    "started_at": "2026-04-02T09:40:17.861094+00:00",
+                    "finished_at": None,
+                }
+            ]
+        }
+    )
+
     id: uuid.UUID
     source: str
     status: ImportStatus

@@ -95,20 +95,17 @@ class TemplateUpdate(Schema):
     )
 
 
+_TEMPLATE_READ_EXAMPLE: dict[str, Any] = {
+    "id": "5f0c6b7e-93b1-5a0e-8f53-0a6a8d1c2e11",
+    **_TEMPLATE_EXAMPLE,
+    "placeholders": ["at", "low_share_pct"],
+    "created_at": "2026-11-22T12:00:00Z",
+    "updated_at": "2026-11-22T12:00:00Z",
+}
+
+
 class TemplateRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "5f0c6b7e-93b1-5a0e-8f53-0a6a8d1c2e11",
-                    **_TEMPLATE_EXAMPLE,
-                    "placeholders": ["at", "low_share_pct"],
-                    "created_at": "2026-11-22T12:00:00Z",
-                    "updated_at": "2026-11-22T12:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_TEMPLATE_READ_EXAMPLE]})
 
     id: uuid.UUID
     key: str
@@ -133,17 +130,58 @@ class TemplateRead(Schema):
 
 
 class TemplateList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_TEMPLATE_READ_EXAMPLE], "count": 1}]})
+
     data: list[TemplateRead]
     count: int
 
 
 class PlacementRuleRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "loudest_section",
+                    "description": "The section with the highest loudness (the loudest 8-bar passage without "
+                    "sections).",
+                    "stereo": False,
+                },
+                {
+                    "name": "widest_passage",
+                    "description": "The 8 bars (about 15 s without a tempo) with the widest stereo image.",
+                    "stereo": True,
+                },
+            ]
+        }
+    )
+
     name: str
     description: str
     stereo: bool = Field(description="Needs a stereo file; skipped for mono and dual-mono tracks")
 
 
 class PlaceholderRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "name": "width_pct",
+                    "description": "Mean stereo width (side share) of the passage",
+                    "unit": "%",
+                    "stereo": True,
+                    "placement_rules": None,
+                },
+                {
+                    "name": "region_name",
+                    "description": "Name of the region (or of the section standing in for it)",
+                    "unit": None,
+                    "stereo": False,
+                    "placement_rules": ["region"],
+                },
+            ]
+        }
+    )
+
     name: str
     description: str
     unit: str | None
@@ -264,22 +302,19 @@ class PresetUpdate(Schema):
     not_null = field_validator("name", "configuration", "is_default", "sort_order")(_not_null)
 
 
+_PRESET_READ_EXAMPLE: dict[str, Any] = {
+    "id": "7d1e2c9a-3b4f-4e5d-8a6b-9c0d1e2f3a4b",
+    "name": "Low end check",
+    "configuration": {"templates": None, "categories": ["low_end"], "max_prompts": 3, "region_id": None},
+    "is_default": True,
+    "sort_order": 1,
+    "created_at": "2026-11-22T12:00:00Z",
+    "updated_at": "2026-11-22T12:00:00Z",
+}
+
+
 class PresetRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "7d1e2c9a-3b4f-4e5d-8a6b-9c0d1e2f3a4b",
-                    "name": "Low end check",
-                    "configuration": {"categories": ["low_end"], "max_prompts": 3},
-                    "is_default": True,
-                    "sort_order": 1,
-                    "created_at": "2026-11-22T12:00:00Z",
-                    "updated_at": "2026-11-22T12:00:00Z",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_PRESET_READ_EXAMPLE]})
 
     id: uuid.UUID
     name: str
@@ -291,6 +326,8 @@ class PresetRead(Schema):
 
 
 class PresetList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_PRESET_READ_EXAMPLE], "count": 1}]})
+
     data: list[PresetRead]
     count: int
 
@@ -299,18 +336,60 @@ class PresetList(Schema):
 # Prompts of a track
 
 
+_LOOP_EXAMPLE: dict[str, Any] = {"start": 54.857, "end": 91.429}
+
+
 class PromptLoop(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [_LOOP_EXAMPLE]})
+
     start: float = Field(description="Seconds")
     end: float = Field(description="Seconds")
 
 
+_SHARE_VALUE_EXAMPLE: dict[str, Any] = {"value": 41.27, "text": "41.3", "unit": "%"}
+
+
 class PromptValueRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                _SHARE_VALUE_EXAMPLE,
+                {"value": "Chorus", "text": "the region \u201cChorus\u201d", "unit": None},
+            ]
+        }
+    )
+
     value: float | int | str = Field(description="As measured (seconds for times)")
     text: str = Field(description="As it appears in the prompt")
     unit: str | None
 
 
 class PromptRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "template_id": "248b4057-6559-5af0-b346-930a5bb4b99e",
+                    "template_key": "low_end_kick_bass",
+                    "category": "low_end",
+                    "name": "Kick and bass balance",
+                    "text": "Listen to the kick and bass together at 0:54. Here the low band (60-250 Hz) sits +1.2 dB "
+                    "against its track average and carries 41.3% of the energy: does the kick punch through, or do "
+                    "the two blur into one note?",
+                    "at_seconds": 54.857,
+                    "loop": _LOOP_EXAMPLE,
+                    "placement_rule": "loudest_section",
+                    "placement": "loudest section C (drop)",
+                    "values": {
+                        "at": {"value": 54.857, "text": "0:54", "unit": "s"},
+                        "low_delta_db": {"value": 1.21, "text": "+1.2", "unit": "dB"},
+                        "low_share_pct": _SHARE_VALUE_EXAMPLE,
+                    },
+                }
+            ]
+        }
+    )
+
     template_id: uuid.UUID
     template_key: str
     category: str
@@ -324,6 +403,18 @@ class PromptRead(Schema):
 
 
 class SkippedPromptRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "template_key": "arrangement_build",
+                    "category": "arrangement",
+                    "reason": "no build: the first drop comes too early in the track",
+                }
+            ]
+        }
+    )
+
     template_key: str
     category: str
     reason: str

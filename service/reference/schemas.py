@@ -59,10 +59,10 @@ class ReferenceCreate(Schema):
         json_schema_extra={
             "examples": [
                 {
-                    "track_id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
-                    "collection_name": "Club mixes",
-                    "notes": "Kick and bass sit perfectly; check the drop at 1:05.",
-                    "tags": ["techno", "low end"],
+                    "track_id": "59c994ae-b38a-4b76-b21c-ad849ec07835",
+                    "collection_name": "Synth-pop",
+                    "notes": "Wide pads, mono low end; the drop at 0:54 is the loudness target.",
+                    "tags": ["synthwave", "wide stereo"],
                     "is_favorite": True,
                 }
             ]
@@ -98,7 +98,22 @@ class ReferenceUpdate(Schema):
     distinct = field_validator("tags")(_distinct_tags)
 
 
+_TRACK_BRIEF_EXAMPLE: dict[str, Any] = {
+    "id": "59c994ae-b38a-4b76-b21c-ad849ec07835",
+    "title": "Midnight City",
+    "artist": "M83",
+    "bpm": 105.0,
+    "key": "A minor",
+    "duration_seconds": 243.96,
+    "loudness_lufs": -8.9,
+}
+
+
 class ReferenceTrackBrief(Schema):
+    """The referenced track's headline values, as the library shows them."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TRACK_BRIEF_EXAMPLE]})
+
     id: uuid.UUID
     title: str
     artist: str | None
@@ -108,33 +123,22 @@ class ReferenceTrackBrief(Schema):
     loudness_lufs: float | None
 
 
+_REFERENCE_EXAMPLE: dict[str, Any] = {
+    "id": "0b9f7a52-4c57-4f0e-9d0c-1f5c7e2b8a10",
+    "track_id": "59c994ae-b38a-4b76-b21c-ad849ec07835",
+    "collection_name": "Synth-pop",
+    "notes": "Wide pads, mono low end; the drop at 0:54 is the loudness target.",
+    "tags": ["synthwave", "wide stereo"],
+    "is_favorite": True,
+    "sort_order": 0,
+    "created_at": "2026-03-14T18:25:40.127553+00:00",
+    "updated_at": "2026-03-14T18:25:40.127553+00:00",
+    "track": _TRACK_BRIEF_EXAMPLE,
+}
+
+
 class ReferenceRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "0b9f7a52-4c57-4f0e-9d0c-1f5c7e2b8a10",
-                    "track_id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
-                    "collection_name": "Club mixes",
-                    "notes": "Kick and bass sit perfectly; check the drop at 1:05.",
-                    "tags": ["techno", "low end"],
-                    "is_favorite": True,
-                    "sort_order": 0,
-                    "created_at": "2026-11-22T12:00:00Z",
-                    "updated_at": "2026-11-22T12:00:00Z",
-                    "track": {
-                        "id": "3c2b1a09-8f7e-4d6c-b5a4-3f2e1d0c9b8a",
-                        "title": "Reference",
-                        "artist": "Someone",
-                        "bpm": 128.0,
-                        "key": "F minor",
-                        "duration_seconds": 372.5,
-                        "loudness_lufs": -7.9,
-                    },
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_REFERENCE_EXAMPLE]})
 
     id: uuid.UUID
     track_id: uuid.UUID
@@ -149,11 +153,15 @@ class ReferenceRead(Schema):
 
 
 class ReferenceList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_REFERENCE_EXAMPLE], "count": 1}]})
+
     data: list[ReferenceRead]
     count: int
 
 
 class CollectionRead(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "Synth-pop", "count": 12, "favorite_count": 3}]})
+
     name: str
     count: int
     favorite_count: int

@@ -4,10 +4,10 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from service.analysis_run.schemas import AnalysisRead
+from service.analysis_run.schemas import ANALYSIS_EXAMPLE, AnalysisRead
 from service.schemas import Schema
 
 if TYPE_CHECKING:
@@ -23,8 +23,58 @@ RESERVED_METADATA_KEYS = frozenset({"original_filename", "codec"})
 MAX_METADATA_BYTES = 16 * 1024
 MAX_METADATA_KEY_CHARS = 64
 
+TRACK_EXAMPLE: dict[str, Any] = {
+    "id": "59c994ae-b38a-4b76-b21c-ad849ec07835",
+    "title": "Midnight City",
+    "artist": "M83",
+    "album": "Hurry Up, We're Dreaming",
+    "genre": "Synth-pop",
+    "bpm": 105.0,
+    "key": "A minor",
+    "loudness_lufs": -8.9,
+    "duration_seconds": 243.96,
+    "file_format": "flac",
+    "sample_rate": 44100,
+    "bit_depth": 16,
+    "channels": 2,
+    "size_bytes": 31874523,
+    "content_sha256": "6144b8cb36e021997e3b87958257dc707baada2203e0fa8df2a610f750f2618f",
+    "is_reference": True,
+    "is_user_upload": False,
+    "source": "upload",
+    "source_url": None,
+    "metadata": {"original_filename": "M83 - Midnight City.flac", "codec": "flac"},
+    "has_waveform": True,
+    "created_at": "2026-03-14T18:22:05.418302+00:00",
+    "updated_at": "2026-03-14T18:22:14.771560+00:00",
+    "analysis": ANALYSIS_EXAMPLE,
+}
+
+# The 202 answer to an upload: the file is probed and stored, its analysis queued.
+_UPLOADED_EXAMPLE: dict[str, Any] = TRACK_EXAMPLE | {
+    "bpm": None,
+    "key": None,
+    "loudness_lufs": None,
+    "has_waveform": False,
+    "updated_at": "2026-03-14T18:22:05.418302+00:00",
+    "analysis": ANALYSIS_EXAMPLE
+    | {
+        "analyzer_version": None,
+        "status": "queued",
+        "parameters": {},
+        "results": None,
+        "attempts": 0,
+        "started_at": None,
+        "completed_at": None,
+    },
+}
+
+_OWNER_ID = "5654690e-b47d-4363-8e04-e509c560724b"
+
 
 class TrackRead(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [TRACK_EXAMPLE, _UPLOADED_EXAMPLE]})
+
     id: uuid.UUID
     title: str
     artist: str | None
@@ -44,7 +94,7 @@ class TrackRead(Schema):
     is_user_upload: bool
     source: str | None
     source_url: str | None
-    metadata: dict[str, Any] = Field(validation_alias="metadata_")
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("metadata_", "metadata"))
     has_waveform: bool = False
     created_at: datetime
     updated_at: datetime
@@ -60,6 +110,8 @@ class TrackRead(Schema):
 
 
 class AdminTrackRead(TrackRead):
+    model_config = ConfigDict(json_schema_extra={"examples": [TRACK_EXAMPLE | {"user_id": _OWNER_ID}]})
+
     user_id: uuid.UUID
 
 
@@ -71,12 +123,40 @@ _CURSOR_DESCRIPTION = "Pass as `cursor` to fetch the next page with the same fil
 
 
 class TrackList(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
+                {
+                    "data": [TRACK_EXAMPLE],
+                    "next_cursor": "A82TvCc1WzEsIjE2NzE0NjUyZTg3YiIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+                    "count": 37,
+                }
+            ]
+        }
+    )
+
     data: list[TrackRead]
     next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
     count: int = Field(description=_COUNT_DESCRIPTION)
 
 
 class AdminTrackList(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
+                {
+                    "data": [TRACK_EXAMPLE | {"user_id": _OWNER_ID}],
+                    "next_cursor": "EHJhnxm7WzEsIjM4Mzk0YjM5YjdkNCIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+                    "count": 412,
+                }
+            ]
+        }
+    )
+
     data: list[AdminTrackRead]
     next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
     count: int = Field(description=_COUNT_DESCRIPTION)
@@ -132,7 +212,19 @@ class TrackUpdate(BaseModel):
     replaced (JSON merge patch, one level deep).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "title": "Midnight City (Radio Edit)",
+                    "genre": "Synthwave",
+                    "metadata": {"label": "Naïve", "isrc": "FR6V81141041", "mix_notes": None},
+                },
+                {"album": None, "is_reference": False},
+            ]
+        },
+    )
 
     title: Title | None = None
     artist: ShortText | None = None
