@@ -42,7 +42,7 @@ DEGRADED_EXAMPLE: dict[str, Any] = {
     "checks": {
         "database": "ok",
         "storage": "ok",
-        "broker": "error: Error 111 connecting to redis:6379. Connection refused.",
+        "broker": "error: OperationalError",
     },
 }
 
@@ -54,5 +54,5 @@ class HealthRead(BaseModel):
 
     status: Literal["ok", "degraded"]
     checks: dict[str, str] = Field(
-        description='Each dependency (database, storage, broker): "ok", or "error: " and what went wrong'
+        description='Each dependency (database, storage, broker): "ok", or "error: " and the kind of failure'
     )
