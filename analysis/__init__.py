@@ -5,6 +5,7 @@ Only :mod:`analysis.io` touches files. Every error is an :class:`~analysis.error
 
 from __future__ import annotations
 
+from analysis._threads import set_threads
 from analysis._version import ANALYZER_VERSION
 from analysis.errors import AnalysisError, AnalysisParameterError, AudioDecodeError
 from analysis.pipeline import analyze
@@ -22,4 +23,5 @@ __all__ = [
     "TrackAnalysis",
     "WaveformPeaks",
     "analyze",
+    "set_threads",
 ]

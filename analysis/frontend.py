@@ -19,7 +19,6 @@ what the reducers keep, not with the number of samples times the FFT size.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ import numpy.typing as npt
 import scipy.fft
 
 from analysis._resample import resample_dc_free
+from analysis._threads import fft_threads
 from analysis._typing import Float32Array
 from analysis._windows import hann
 from analysis.tonal import BAND_NAMES, band_bins
@@ -39,7 +39,6 @@ N_FFT = 4096
 HOP_LENGTH = 1024
 MONO_BINS = N_FFT // 4 + 1
 _BLOCK_FRAMES = 512
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 MonoReducer = Callable[[Float32Array], Float32Array]
 """Maps a block of the mono power spectrogram, shape ``(MONO_BINS, count)``, to ``(count,)`` or ``(k, count)``."""
@@ -236,5 +235,5 @@ def _block_spectrum(y: _Channel, start: int, count: int, window: Float32Array) -
     segment = np.empty(last - first, dtype=np.float32)
     y.read_into(segment, first)
     frames = np.lib.stride_tricks.sliding_window_view(segment, N_FFT)[::HOP_LENGTH][:count]
-    spectra: npt.NDArray[np.complex64] = scipy.fft.rfft(frames * window, axis=-1, workers=_WORKERS)
+    spectra: npt.NDArray[np.complex64] = scipy.fft.rfft(frames * window, axis=-1, workers=fft_threads())
     return spectra

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.fft
 
 from analysis._mel import mel_filterbank
+from analysis._threads import fft_threads
 from analysis._typing import Float32Array
 from analysis._validate import check_positive_int, check_sr
 from analysis._windows import hann
@@ -62,7 +63,7 @@ def power_spectrogram(y: Float32Array, *, n_fft: int = 2048, hop_length: int = 5
     window = hann(n_fft).astype(np.float32)
     power = np.empty((1 + n_fft // 2, n_frames), dtype=np.float32)
     for start in range(0, n_frames, _FRAMES_PER_BLOCK):
-        spectrum = scipy.fft.rfft(frames[start : start + _FRAMES_PER_BLOCK] * window, axis=1, workers=-1)
+        spectrum = scipy.fft.rfft(frames[start : start + _FRAMES_PER_BLOCK] * window, axis=1, workers=fft_threads())
         power[:, start : start + _FRAMES_PER_BLOCK] = (spectrum.real**2 + spectrum.imag**2).T
     return power
 
