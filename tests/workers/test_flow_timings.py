@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.flows import run_analysis
 from service.analysis_run.models import AnalysisRun
-from service.db import session_scope
 from service.storage import LocalStorage
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -30,11 +29,6 @@ FLUSH_TOLERANCE_S = 0.05
 def track_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     samples = click_track(bpm=124, seconds=8.0, sr=44100, key="E minor", seed=3)
     return write_audio(tmp_path_factory.mktemp("timings") / "loop.flac", samples, 44100, "flac")
-
-
-@pytest.fixture
-def scope(session_factory: Callable[[], Session]) -> Callable[[], AbstractContextManager[Session]]:
-    return lambda: session_scope(session_factory)
 
 
 def uploaded_analysis_id(client: TestClient, account: Account, path: Path) -> uuid.UUID:

@@ -34,11 +34,6 @@ def track_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_audio(tmp_path_factory.mktemp("flow") / "loop.wav", samples, 44100, "wav")
 
 
-@pytest.fixture
-def scope(session_factory: Callable[[], Session]) -> Callable[[], AbstractContextManager[Session]]:
-    return lambda: session_scope(session_factory)
-
-
 def uploaded(client: TestClient, account: Account, path: Path) -> dict:
     with path.open("rb") as fh:
         response = client.post("/v1/tracks", headers=account.headers, files={"file": (path.name, fh)})

@@ -113,11 +113,6 @@ def http() -> Iterator[httpx.Client]:
         yield client
 
 
-@pytest.fixture
-def scope(session_factory: Callable[[], Session]) -> Scope:
-    return lambda: session_scope(session_factory)
-
-
 def add_events(scope: Scope, *topics: str) -> list[OutboxEvent]:
     with scope() as s:
         events = [

@@ -111,11 +111,6 @@ def make_run(
 
 
 @pytest.fixture
-def scope(session_factory: Callable[[], Session]) -> Scope:
-    return lambda: session_scope(session_factory)
-
-
-@pytest.fixture
 def now() -> datetime:
     return utcnow()
 
