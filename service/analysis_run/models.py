@@ -58,6 +58,8 @@ class FrameManifest(IdMixin, CreatedMixin, Base):
     offset: Mapped[float | None] = mapped_column(Float)
     chunk_frames: Mapped[int]
     n_chunks: Mapped[int]
+    # The analysis' own order of its features; every manifest of an analysis is written in one statement.
+    sort_order: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class FrameData(IdMixin, Base):
@@ -78,13 +80,17 @@ class AnalysisEvent(IdMixin, Base):
     __tablename__ = "analysis_events"
     __table_args__ = (Index(None, "analysis_id", "event_type", "time_seconds"),)
 
-    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track_analyses.id", ondelete="CASCADE"), index=True)
-    track_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("reference_tracks.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Indexed by the (analysis_id, event_type, time_seconds) index, which every read of events uses.
+    analysis_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("track_analyses.id", ondelete="CASCADE"))
+    # Copies of the analysis' own, for scoping reads by owner; without foreign keys, which cost a lock of the
+    # parent rows per event written (migration 0007). Events go with their analysis.
+    track_id: Mapped[uuid.UUID]
+    user_id: Mapped[uuid.UUID]
     event_type: Mapped[str] = mapped_column(String(32))
     time_seconds: Mapped[float] = mapped_column(Float)
     duration_seconds: Mapped[float | None] = mapped_column(Float)
     value: Mapped[float | None] = mapped_column(Float)
     confidence: Mapped[float | None] = mapped_column(Float)
     label: Mapped[str | None] = mapped_column(String(200))
-    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # None is SQL NULL, not JSON null, also in the Core multi-row inserts that write events.
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -110,7 +110,7 @@ class AnalysisRunRepository:
         stmt = (
             select(FrameManifest)
             .where(FrameManifest.analysis_id == analysis_id, FrameManifest.user_id == user_id)
-            .order_by(FrameManifest.created_at, FrameManifest.feature)
+            .order_by(FrameManifest.sort_order, FrameManifest.created_at, FrameManifest.feature)
         )
         return list(session.scalars(stmt))
 

@@ -4,14 +4,13 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
 from service.analysis_run.repository import analysis_run_repository
 from service.config import settings
-from service.db import utcnow
+from service.db import bulk_insert, utcnow
 from service.outbox.service import outbox as outbox_service
 from service.queue import ANALYSIS_QUEUE, enqueue
 from service.track.models import ReferenceTrack
@@ -168,53 +167,63 @@ class AnalysisRunService:
         return run
 
     def _write_frames(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
-        for series in result.features:
+        """Every feature's manifest, then every chunk of every feature: two multi-row INSERTs in all.
+
+        The ids are made here so no row has to come back from the database before the next is written; ORM
+        flushes would cost a round trip per manifest.
+        """
+        now = utcnow()
+        manifests: list[dict[str, Any]] = []
+        chunk_rows: list[dict[str, Any]] = []
+        for sort_order, series in enumerate(result.features):
             values = series.values if series.values.ndim == 2 else series.values.reshape(-1, 1)
             dtype = dtype_for(values)
             chunks = encode_chunks(values, dtype=dtype, chunk_frames=DEFAULT_CHUNK_FRAMES)
-            manifest = FrameManifest(
-                analysis_id=run.id,
-                user_id=run.user_id,
-                feature=series.name,
-                unit=series.unit,
-                description=series.description,
-                frame_rate=1.0 / series.hop_s,
-                hop_seconds=series.hop_s,
-                n_frames=int(values.shape[0]),
-                dimensions=int(values.shape[1]),
-                dtype=dtype,
-                encoding=f"{dtype}-le",
-                scale=None,
-                offset=None,
-                chunk_frames=DEFAULT_CHUNK_FRAMES,
-                n_chunks=len(chunks),
+            manifest_id = uuid.uuid4()
+            manifests.append(
+                {
+                    "id": manifest_id,
+                    "created_at": now,
+                    "analysis_id": run.id,
+                    "user_id": run.user_id,
+                    "feature": series.name,
+                    "unit": series.unit,
+                    "description": series.description,
+                    "frame_rate": 1.0 / series.hop_s,
+                    "hop_seconds": series.hop_s,
+                    "n_frames": int(values.shape[0]),
+                    "dimensions": int(values.shape[1]),
+                    "dtype": dtype,
+                    "encoding": f"{dtype}-le",
+                    "scale": None,
+                    "offset": None,
+                    "chunk_frames": DEFAULT_CHUNK_FRAMES,
+                    "n_chunks": len(chunks),
+                    "sort_order": sort_order,
+                }
             )
-            session.add(manifest)
-            session.flush()
-            if chunks:
-                session.execute(
-                    insert(FrameData),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "manifest_id": manifest.id,
-                            "user_id": run.user_id,
-                            "chunk_index": c.index,
-                            "start_frame": c.start_frame,
-                            "n_frames": c.n_frames,
-                            "data": c.data,
-                        }
-                        for c in chunks
-                    ],
-                )
+            chunk_rows.extend(
+                {
+                    "id": uuid.uuid4(),
+                    "manifest_id": manifest_id,
+                    "user_id": run.user_id,
+                    "chunk_index": c.index,
+                    "start_frame": c.start_frame,
+                    "n_frames": c.n_frames,
+                    "data": c.data,
+                }
+                for c in chunks
+            )
+        bulk_insert(session, FrameManifest, manifests)
+        bulk_insert(session, FrameData, chunk_rows)
 
     def _write_events(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
+        # Read once: an ORM attribute read per event row costs more than building the row.
+        owner = {"analysis_id": run.id, "track_id": run.track_id, "user_id": run.user_id}
         rows = [
             {
                 "id": uuid.uuid4(),
-                "analysis_id": run.id,
-                "track_id": run.track_id,
-                "user_id": run.user_id,
+                **owner,
                 "event_type": e.event_type,
                 "time_seconds": float(e.time_s),
                 "duration_seconds": None if e.duration_s is None else float(e.duration_s),
@@ -225,8 +234,7 @@ class AnalysisRunService:
             }
             for e in result.events
         ]
-        if rows:
-            session.execute(insert(AnalysisEvent), rows)
+        bulk_insert(session, AnalysisEvent, rows)
 
 
 analysis_run = AnalysisRunService()
