@@ -301,11 +301,24 @@ def track_prefix(user_id: object, track_id: object) -> str:
     return f"tracks/{user_id}/{track_id}/"
 
 
-def waveform_key(user_id: object, track_id: object, *, samples_per_pixel: int | None = None) -> str:
-    """The finest overview is ``waveform.dat``; coarser zoom levels are ``waveform-<samples per pixel>.dat``."""
+def waveform_key(
+    user_id: object, track_id: object, analysis_id: object, *, samples_per_pixel: int | None = None
+) -> str:
+    """The finest overview is ``waveform.dat``; coarser zoom levels are ``waveform-<samples per pixel>.dat``.
+
+    Each analysis has its own, so a re-analysis in progress never replaces the overviews of the one being served,
+    and a request pinned to an earlier analysis still gets that analysis' peaks.
+    """
     suffix = "" if samples_per_pixel is None else f"-{samples_per_pixel}"
-    return f"tracks/{user_id}/{track_id}/waveform{suffix}.dat"
+    return f"tracks/{user_id}/{track_id}/analyses/{analysis_id}/waveform{suffix}.dat"
 
 
-def thumbnail_key(user_id: object, track_id: object) -> str:
-    return f"tracks/{user_id}/{track_id}/thumbnail.png"
+def thumbnail_key(user_id: object, track_id: object, analysis_id: object) -> str:
+    return f"tracks/{user_id}/{track_id}/analyses/{analysis_id}/thumbnail.png"
+
+
+def legacy_overview_key(key: str) -> str:
+    """Where the same overview was stored before each analysis had its own: one set per track, still read for
+    analyses made then."""
+    head, _, name = key.rpartition("/")
+    return f"{head.rsplit('/analyses/', 1)[0]}/{name}"

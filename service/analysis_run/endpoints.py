@@ -34,11 +34,11 @@ from service.analysis_run.schemas import (
     WaveformRead,
 )
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.analysis_run.waveform import Waveform, parse_dat, plan_zoom
+from service.analysis_run.waveform import parse_dat, plan_zoom
 from service.auth import CurrentUser
 from service.db import SessionDep
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, error_responses
-from service.storage import Storage, StorageDep, thumbnail_key, waveform_key
+from service.storage import Storage, StorageDep, legacy_overview_key, thumbnail_key, waveform_key
 from service.track.repository import track_repository
 
 router = APIRouter(prefix="/v1/tracks", tags=["analysis"])
@@ -296,7 +296,7 @@ def get_waveform(
     if bits not in (8, 16):
         raise InvalidInput("bits must be 8 or 16", field="bits")
     check_window(start, end)
-    run = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run, legacy = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
     parts = ("waveform", zoom, start, end, bits, format_, channels)
     headers = cache_headers(run, pinned=analysis_id is not None, parts=parts)
     if matches(request, headers["ETag"]):
@@ -305,8 +305,8 @@ def get_waveform(
     plan = plan_zoom(levels, zoom)
     if plan is None:
         raise InvalidInput(f"zoom must be at least {min(levels)} samples per pixel, the finest stored", field="zoom")
-    key = waveform_key(user.id, track_id, samples_per_pixel=None if plan.level == levels[0] else plan.level)
-    stored = read_waveform(storage, key)
+    key = waveform_key(user.id, track_id, run.id, samples_per_pixel=None if plan.level == levels[0] else plan.level)
+    stored = parse_dat(read_overview(storage, key, legacy=legacy, missing="the waveform is not stored"))
     if channels is not None and channels not in (1, stored.channels):
         raise InvalidInput(f"channels must be 1 (merged) or {stored.channels}", field="channels")
     check_start(start, track_duration(run) or stored.duration_seconds)
@@ -338,14 +338,12 @@ def get_waveform_thumbnail(
     analysis_id: AnalysisIdQuery = None,
 ) -> Response:
     """The PNG thumbnail of the whole waveform."""
-    run = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run, legacy = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
     headers = cache_headers(run, pinned=analysis_id is not None, parts=("thumbnail",))
     if matches(request, headers["ETag"]):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    try:
-        png = storage.get_bytes(thumbnail_key(user.id, track_id))
-    except FileNotFoundError:
-        raise NotFound("the waveform thumbnail is not stored") from None
+    key = thumbnail_key(user.id, track_id, run.id)
+    png = read_overview(storage, key, legacy=legacy, missing="the waveform thumbnail is not stored")
     return Response(content=png, media_type="image/png", headers=headers)
 
 
@@ -373,14 +371,17 @@ def succeeded_analysis(
 
 def stored_overview_analysis(
     session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, analysis_id: uuid.UUID | None
-) -> AnalysisRun:
-    """Like :func:`succeeded_analysis`, for the waveform files: storage keeps only the latest analysis's."""
+) -> tuple[AnalysisRun, bool]:
+    """Like :func:`succeeded_analysis`, for the waveform files, with whether the track's own files may stand in.
+
+    Each analysis stores its own overviews. Analyses stored before that kept one set per track, which is the
+    latest analysis's, so it stands in only when the analysis read is the track's latest.
+    """
     run = succeeded_analysis(session, user_id=user_id, track_id=track_id, analysis_id=analysis_id)
-    if analysis_id is not None:
-        latest = analysis_run_repository.latest_succeeded_for_track(session, track_id=track_id, user_id=user_id)
-        if latest is None or latest.id != run.id:
-            raise NotFound(f"the waveform of analysis {run.id} was replaced by a later analysis's", field="analysis_id")
-    return run
+    if analysis_id is None:
+        return run, True
+    latest = analysis_run_repository.latest_succeeded_for_track(session, track_id=track_id, user_id=user_id)
+    return run, latest is not None and latest.id == run.id
 
 
 def etag(*parts: object) -> str:
@@ -464,12 +465,14 @@ def waveform_levels(run: AnalysisRun) -> list[int]:
     return [int(level) for level in levels]
 
 
-def read_waveform(storage: Storage, key: str) -> Waveform:
-    try:
-        raw = storage.get_bytes(key)
-    except FileNotFoundError:
-        raise NotFound("the waveform is not stored") from None
-    return parse_dat(raw)
+def read_overview(storage: Storage, key: str, *, legacy: bool, missing: str) -> bytes:
+    """An analysis' overview file; with ``legacy``, the track's own where the analysis has none."""
+    for candidate in (key, legacy_overview_key(key)) if legacy else (key,):
+        try:
+            return storage.get_bytes(candidate)
+        except FileNotFoundError:
+            continue
+    raise NotFound(missing)
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,7 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
         except MemoryError:
             return _fail(session_scope, analysis_id, "the file is too large to analyse on this worker")
 
-    stored = _store_overviews(storage, result, user_id=job.user_id, track_id=job.track_id)
+    stored = _store_overviews(storage, result, user_id=job.user_id, track_id=job.track_id, analysis_id=analysis_id)
     timings.lap("store")
     with session_scope() as session:
         run = analysis_run_service.complete(
@@ -108,14 +108,17 @@ class _Timings:
         return {"timings_s": dict(self.seconds), "worker": f"{socket.gethostname()}/{os.getpid()}"}
 
 
-def _store_overviews(storage: Storage, result: TrackAnalysis, *, user_id: uuid.UUID, track_id: uuid.UUID) -> list[str]:
+def _store_overviews(
+    storage: Storage, result: TrackAnalysis, *, user_id: uuid.UUID, track_id: uuid.UUID, analysis_id: uuid.UUID
+) -> list[str]:
     """Store every waveform zoom level (finest first) and the PNG thumbnail; return their keys, thumbnail last."""
     keys = []
     for level, peaks in enumerate(result.waveforms):
-        key = waveform_key(user_id, track_id, samples_per_pixel=None if level == 0 else peaks.samples_per_pixel)
+        spp = None if level == 0 else peaks.samples_per_pixel
+        key = waveform_key(user_id, track_id, analysis_id, samples_per_pixel=spp)
         storage.put_bytes(key, peaks.to_dat(), content_type="application/octet-stream")
         keys.append(key)
-    thumbnail = thumbnail_key(user_id, track_id)
+    thumbnail = thumbnail_key(user_id, track_id, analysis_id)
     storage.put_bytes(thumbnail, result.thumbnail_png, content_type="image/png")
     keys.append(thumbnail)
     return keys

@@ -73,7 +73,8 @@ FEATURES = frozenset(
         "short_term_loudness",
     }
 )
-# Every analysis stores these next to the original: the finest overview, coarser zoom levels and a thumbnail.
+# Every analysis stores these in its own folder beside the original: the finest overview, coarser zoom levels
+# and a thumbnail.
 OVERVIEW_OBJECTS = (
     "thumbnail.png",
     "waveform-1024.dat",
@@ -82,6 +83,13 @@ OVERVIEW_OBJECTS = (
     "waveform-512.dat",
     "waveform.dat",
 )
+
+
+def track_objects(analysis_id: str) -> list[str]:
+    """A track's stored objects after one analysis, relative to the track's folder, sorted."""
+    return sorted(["original.wav", *(f"analyses/{analysis_id}/{name}" for name in OVERVIEW_OBJECTS)])
+
+
 FEATURE_DIMENSIONS = dict.fromkeys(FEATURES, 1) | {"mfcc": 13, "chroma": 12, "tonal_bands": 6}
 ITEM_SIZES = {"float16": 2, "float32": 4}
 

@@ -22,7 +22,6 @@ from service.track.models import ReferenceTrack
 from service.user.models import User
 from tests.e2e.stacks import BPM, KEY, SR, ClickWav
 from tests.e2e.support import (
-    OVERVIEW_OBJECTS,
     Proc,
     Processes,
     check_results,
@@ -33,6 +32,7 @@ from tests.e2e.support import (
     cli,
     printed_tokens,
     read_token,
+    track_objects,
     upload,
     wait_for_status,
     wait_healthy,
@@ -128,13 +128,14 @@ def test_upload_is_analysed(embedded: Embedded, click_wav: ClickWav) -> None:
             row = session.get(ReferenceTrack, uuid.UUID(track_id))
             assert row is not None
             user_id = row.user_id
-            assert row.waveform_r2_key == f"tracks/{user_id}/{track_id}/waveform.dat"
+            assert row.waveform_r2_key == f"tracks/{user_id}/{track_id}/analyses/{analysis['id']}/waveform.dat"
     finally:
         engine.dispose()
     folder = embedded.objects / "tracks" / str(user_id) / track_id
-    assert sorted(p.name for p in folder.iterdir()) == sorted(["original.wav", *OVERVIEW_OBJECTS])
+    assert sorted(p.as_posix() for p in files_under(folder)) == track_objects(analysis["id"])
     assert (folder / "original.wav").read_bytes() == wav.read_bytes()
-    check_waveform((folder / "waveform.dat").read_bytes(), sample_rate=SR, channels=2, frames=int(SECONDS * SR))
+    overviews = folder / "analyses" / analysis["id"]
+    check_waveform((overviews / "waveform.dat").read_bytes(), sample_rate=SR, channels=2, frames=int(SECONDS * SR))
 
 
 def test_corrupt_upload_is_refused_and_leaves_nothing(embedded: Embedded, tmp_path: Path) -> None:
@@ -169,7 +170,7 @@ def test_delete_removes_track_folder(embedded: Embedded, click_wav: ClickWav) ->
         analysis = wait_for_status(client, track_id, "succeeded", embedded.processes)
         folders = list((embedded.objects / "tracks").glob(f"*/{track_id}"))
         assert len(folders) == 1
-        assert sorted(p.name for p in folders[0].iterdir()) == sorted(["original.wav", *OVERVIEW_OBJECTS])
+        assert sorted(p.as_posix() for p in files_under(folders[0])) == track_objects(analysis["id"])
 
         # when
         deleted = client.delete(f"/v1/tracks/{track_id}")

@@ -14,11 +14,11 @@ from service.outbox.models import OutboxEvent
 from service.track.models import ReferenceTrack
 from tests.e2e.stacks import BPM, KEY, SR, ClickWav, StackFactory
 from tests.e2e.support import (
-    OVERVIEW_OBJECTS,
     check_results,
     check_stored_outputs,
     check_track,
     check_waveform,
+    track_objects,
     upload,
     wait_for_status,
 )
@@ -66,10 +66,13 @@ def test_upload_is_analysed_by_a_separate_worker(
         succeeded = list(session.scalars(select(OutboxEvent.payload).where(OutboxEvent.topic == "analysis.succeeded")))
     assert succeeded == [{"analysis_id": str(aid), "track_id": track_id, "user_id": str(user_id)}]
     prefix = f"tracks/{user_id}/{track_id}/"
-    assert stack.object_keys("tracks/") == sorted(f"{prefix}{name}" for name in ["original.wav", *OVERVIEW_OBJECTS])
+    assert stack.object_keys("tracks/") == [f"{prefix}{name}" for name in track_objects(analysis["id"])]
     assert stack.storage.get_bytes(f"{prefix}original.wav") == wav.read_bytes()
     check_waveform(
-        stack.storage.get_bytes(f"{prefix}waveform.dat"), sample_rate=SR, channels=2, frames=int(SECONDS * SR)
+        stack.storage.get_bytes(f"{prefix}analyses/{aid}/waveform.dat"),
+        sample_rate=SR,
+        channels=2,
+        frames=int(SECONDS * SR),
     )
 
     # when

@@ -147,7 +147,7 @@ def test_put_from_real_file_round_trips(storage: Storage, tmp_path: Path) -> Non
 def test_put_bytes_then_get_bytes_round_trips(storage: Storage) -> None:
     # given
     data = _payload(4096, seed=3)
-    key = waveform_key(7, 1)
+    key = waveform_key(7, 1, 3)
 
     # when
     storage.put_bytes(key, data)
@@ -158,7 +158,7 @@ def test_put_bytes_then_get_bytes_round_trips(storage: Storage) -> None:
 
 def test_empty_object_round_trips(storage: Storage, tmp_path: Path) -> None:
     # given
-    key = waveform_key(7, 1)
+    key = waveform_key(7, 1, 3)
 
     # when
     storage.put(key, io.BytesIO(b""))
@@ -189,7 +189,7 @@ def test_delete_removes_the_object_and_is_idempotent(storage: Storage) -> None:
     # given
     key = original_key(7, 1, "wav")
     storage.put_bytes(key, b"RIFF")
-    storage.put_bytes(waveform_key(7, 1), b"peaks")
+    storage.put_bytes(waveform_key(7, 1, 3), b"peaks")
 
     # when
     storage.delete(key)
@@ -198,7 +198,7 @@ def test_delete_removes_the_object_and_is_idempotent(storage: Storage) -> None:
 
     # then
     assert storage.exists(key) is False
-    assert storage.exists(waveform_key(7, 1)) is True
+    assert storage.exists(waveform_key(7, 1, 3)) is True
     with pytest.raises(FileNotFoundError):
         storage.get_bytes(key)
 
@@ -206,11 +206,11 @@ def test_delete_removes_the_object_and_is_idempotent(storage: Storage) -> None:
 @pytest.mark.parametrize("prefix", [track_prefix(7, 1), "tracks/7/1"], ids=["trailing-slash", "no-slash"])
 def test_delete_prefix_removes_exactly_one_tracks_objects(storage: Storage, prefix: str) -> None:
     # given
-    doomed = [original_key(7, 1, "wav"), waveform_key(7, 1), "tracks/7/1/stems/drums.wav"]
+    doomed = [original_key(7, 1, "wav"), waveform_key(7, 1, 3), "tracks/7/1/stems/drums.wav"]
     kept = [
         original_key(7, 2, "wav"),  # sibling track
         original_key(7, 10, "wav"),  # sibling whose id starts with the same digit
-        waveform_key(7, 10),
+        waveform_key(7, 10, 3),
         original_key(8, 1, "wav"),  # same track id, other user
     ]
     for index, key in enumerate(doomed + kept):
@@ -240,7 +240,7 @@ def test_delete_prefix_of_missing_track_returns_zero(storage: Storage) -> None:
 def test_delete_prefix_twice_returns_count_then_zero(storage: Storage) -> None:
     # given
     storage.put_bytes(original_key(7, 1, "wav"), b"RIFF")
-    storage.put_bytes(waveform_key(7, 1), b"peaks")
+    storage.put_bytes(waveform_key(7, 1, 3), b"peaks")
 
     # when
     first = storage.delete_prefix(track_prefix(7, 1))
@@ -376,7 +376,7 @@ def test_local_put_failing_mid_copy_of_new_key_stores_nothing(local_storage: Loc
 def test_local_delete_of_last_object_prunes_empty_folders_up_to_root(local_storage: LocalStorage) -> None:
     # given
     local_storage.put_bytes(original_key(7, 1, "wav"), b"RIFF")
-    local_storage.put_bytes(waveform_key(7, 1), b"peaks")
+    local_storage.put_bytes(waveform_key(7, 1, 3), b"peaks")
     local_storage.put_bytes("tracks/7/1/stems/drums.wav", b"RIFF")
     root = local_storage.root
 
@@ -385,11 +385,11 @@ def test_local_delete_of_last_object_prunes_empty_folders_up_to_root(local_stora
     after_stem = sorted(p.name for p in (root / "tracks/7/1").iterdir())
     local_storage.delete(original_key(7, 1, "wav"))
     after_original = sorted(p.name for p in (root / "tracks/7/1").iterdir())
-    local_storage.delete(waveform_key(7, 1))
+    local_storage.delete(waveform_key(7, 1, 3))
 
     # then
-    assert after_stem == ["original.wav", "waveform.dat"]
-    assert after_original == ["waveform.dat"]
+    assert after_stem == ["analyses", "original.wav"]
+    assert after_original == ["analyses"]
     assert root.is_dir() is True
     assert list(root.iterdir()) == []
 
@@ -411,7 +411,7 @@ def test_local_delete_of_last_object_keeps_folders_of_sibling_tracks(local_stora
 def test_local_delete_prefix_prunes_empty_folders_up_to_root(local_storage: LocalStorage) -> None:
     # given
     local_storage.put_bytes(original_key(7, 1, "wav"), b"RIFF")
-    local_storage.put_bytes(waveform_key(7, 1), b"peaks")
+    local_storage.put_bytes(waveform_key(7, 1, 3), b"peaks")
 
     # when
     deleted = local_storage.delete_prefix(track_prefix(7, 1))
@@ -546,11 +546,11 @@ def test_s3_url_of_invalid_key_raises_value_error(s3: S3Storage, key: str) -> No
 def test_s3_put_sets_content_type(s3: S3Storage) -> None:
     # given
     s3.put(original_key(7, 1, "wav"), io.BytesIO(b"RIFF"), content_type="audio/wav")
-    s3.put_bytes(waveform_key(7, 1), b"peaks")
+    s3.put_bytes(waveform_key(7, 1, 3), b"peaks")
 
     # when
     original = s3.client.head_object(Bucket=s3.bucket, Key=original_key(7, 1, "wav"))
-    waveform = s3.client.head_object(Bucket=s3.bucket, Key=waveform_key(7, 1))
+    waveform = s3.client.head_object(Bucket=s3.bucket, Key=waveform_key(7, 1, 3))
 
     # then
     assert original["ContentType"] == "audio/wav"

@@ -120,7 +120,7 @@ def test_analysis_writes_results_frames_events_and_waveform(
         )
     )
     assert len(beats) == pytest.approx(SECONDS * 2, abs=2)
-    data = local_storage.get_bytes(waveform_key(alice.user.id, track["id"]))
+    data = local_storage.get_bytes(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
     version, _flags, sample_rate, spp, length, channels = struct.unpack("<iIiiIi", data[:24])
     assert (version, sample_rate, channels) == (2, 44100, 2)
     assert length == pytest.approx(SECONDS * 44100 / spp, abs=1)
@@ -209,7 +209,7 @@ def test_undecodable_original_fails_with_a_readable_message(
     assert "Traceback" not in analysis["error_message"]
     assert outputs(session, analysis["id"]) == (0, 0, 0)
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
-    assert not local_storage.exists(waveform_key(alice.user.id, track["id"]))
+    assert not local_storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
 
 
 def test_missing_original_fails(
@@ -256,5 +256,5 @@ def test_track_deleted_during_analysis_leaves_no_waveform(
     state = run(track["analysis"]["id"], scope, storage, tmp_path)
     # then
     assert state == "skipped"
-    assert not storage.exists(waveform_key(alice.user.id, track["id"]))
+    assert not storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
     assert session.scalar(select(func.count()).select_from(AnalysisRun)) == 0

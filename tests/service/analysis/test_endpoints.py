@@ -18,7 +18,7 @@ from sqlalchemy.orm import ORMExecuteState, Session
 from service.analysis_run.flows import run_analysis
 from service.analysis_run.schemas import AnalysisList, EventList, FeatureList, FeatureWindow, WaveformRead
 from service.db import session_scope
-from service.storage import LocalStorage, thumbnail_key, waveform_key
+from service.storage import LocalStorage, legacy_overview_key, thumbnail_key, waveform_key
 from tests.fixtures.analysed import AnalysedTrack, analyse_upload
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -64,7 +64,8 @@ def values_of(window: dict[str, Any]) -> np.ndarray:
 
 
 def stored_level(storage: LocalStorage, track: AnalysedTrack, samples_per_pixel: int | None) -> np.ndarray:
-    raw = storage.get_bytes(waveform_key(track.owner.user.id, track.track_id, samples_per_pixel=samples_per_pixel))
+    key = waveform_key(track.owner.user.id, track.track_id, track.analysis_id, samples_per_pixel=samples_per_pixel)
+    raw = storage.get_bytes(key)
     return parse_dat(raw)[1]
 
 
@@ -109,6 +110,8 @@ def test_reanalysis_is_queued_once_and_data_stays_on_the_previous_analysis_until
     assert [(a["id"], a["status"]) for a in history["data"]] == [(second_id, "queued"), (first_id, "succeeded")]
     assert features.json()["analysis_id"] == first_id
     assert features.headers["X-Analysis-Id"] == first_id
+    first_peaks = get(client, alice, url(analysed_track, "/waveform"), format="dat").content
+    first_thumbnail = get(client, alice, url(analysed_track, "/waveform.png")).content
 
     # when the new analysis succeeds
     state = run_analysis(
@@ -123,9 +126,14 @@ def test_reanalysis_is_queued_once_and_data_stays_on_the_previous_analysis_until
     pinned = get(client, alice, url(analysed_track, "/features/rms"), analysis_id=first_id, start=1, end=2)
     assert pinned.status_code == 200
     assert pinned.json()["analysis_id"] == first_id
-    old_waveform = get(client, alice, url(analysed_track, "/waveform"), analysis_id=first_id)
-    assert old_waveform.status_code == 404
-    assert old_waveform.json()["field"] == "analysis_id"
+    # and each analysis keeps its own overviews: the new one's replaced nothing of the old one's
+    old_waveform = get(client, alice, url(analysed_track, "/waveform"), analysis_id=first_id, format="dat")
+    assert old_waveform.status_code == 200
+    assert old_waveform.headers["X-Analysis-Id"] == first_id
+    assert old_waveform.content == first_peaks
+    old_thumbnail = get(client, alice, url(analysed_track, "/waveform.png"), analysis_id=first_id)
+    assert old_thumbnail.content == first_thumbnail
+    assert get(client, alice, url(analysed_track, "/waveform")).headers["X-Analysis-Id"] == second_id
     assert client.post(url(analysed_track, "/analyses"), headers=alice.headers).status_code == 202
 
 
@@ -483,8 +491,32 @@ def test_waveform_png_is_the_stored_thumbnail(
     assert response.headers["Content-Type"] == "image/png"
     assert response.content[:8] == b"\x89PNG\r\n\x1a\n"
     assert response.content == local_storage.get_bytes(
-        thumbnail_key(analysed_track.owner.user.id, analysed_track.track_id)
+        thumbnail_key(analysed_track.owner.user.id, analysed_track.track_id, analysed_track.analysis_id)
     )
+
+
+def test_overviews_stored_one_set_per_track_are_still_served_for_the_latest_analysis(
+    client: TestClient, analysed_track: AnalysedTrack, local_storage: LocalStorage
+) -> None:
+    # given: the analysis' overviews where they were kept before each analysis had its own
+    alice, track = analysed_track.owner, analysed_track
+    before = get(client, alice, url(track, "/waveform"), format="dat").content
+    keys = [
+        waveform_key(alice.user.id, track.track_id, track.analysis_id),
+        thumbnail_key(alice.user.id, track.track_id, track.analysis_id),
+    ]
+    for key in keys:
+        local_storage.put_bytes(legacy_overview_key(key), local_storage.get_bytes(key))
+        local_storage.delete(key)
+    assert legacy_overview_key(keys[0]) == f"tracks/{alice.user.id}/{track.track_id}/waveform.dat"
+    # when
+    peaks = get(client, alice, url(track, "/waveform"), format="dat")
+    pinned = get(client, alice, url(track, "/waveform.png"), analysis_id=track.analysis_id)
+    # then
+    assert peaks.status_code == 200
+    assert peaks.content == before
+    assert pinned.status_code == 200
+    assert pinned.content[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # Caching
