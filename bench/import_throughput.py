@@ -11,9 +11,6 @@ in parallel, and keeps them under ``bench/out/import_tracks/`` for the next run.
   first) and local object storage (or moto's S3 server with ``--storage s3``); one ``reftrack worker`` with 1,
   then 2 pool processes; ``reftrack import --wait --user ...`` from a separate process.
 
-Each topology runs twice: with the numerical libraries' thread pools at their defaults (OpenBLAS starts one
-thread per core in every process) and limited to one thread per process (``--threads`` picks one or both).
-
 It reports tracks per minute end to end (from launching the import to the command's exit), the import phase
 alone (scan, hash, upload, insert, as the command reports it), where the workers' time went, the scaling from
 1 to 2 worker processes, and the peak resident memory of each worker process.
@@ -26,6 +23,7 @@ Overhead is busy time minus decode and analyse. Peak RSS is sampled with psutil 
 the kernel's high-water mark (``VmHWM``), which sampling cannot miss.
 
     uv run python bench/import_throughput.py                     # 200 three-minute tracks, writes IMPORT_RESULTS.md
+    uv run python bench/import_throughput.py --repeat 3          # each topology three times, interleaved: medians
     uv run python bench/import_throughput.py --tracks 20         # a quick run
     uv run python bench/import_throughput.py --tracks 20 --topologies production-1 --storage s3
 """
@@ -61,6 +59,7 @@ from sqlalchemy import create_engine, select, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from service.analysis_run.models import AnalysisRun  # noqa: E402
+from service.library_import.models import LibraryImport  # noqa: E402
 from tests.e2e.support import Proc, Processes, clean_env, cli, run_cli, wait_healthy, wait_until  # noqa: E402
 from tests.fixtures.audio import PITCH_CLASSES, click_track, write_audio  # noqa: E402
 from tests.fixtures.storage import free_port  # noqa: E402
@@ -76,28 +75,6 @@ PHASES = ("download", "decode", "analyse", "store", "database")
 USER_EMAIL = "bench@example.com"
 SAMPLE_S = 0.2
 TARGET_OVERHEAD = 0.10
-# Every thread pool the numerical libraries may start (OpenBLAS, OpenMP, MKL, numba), limited to one thread.
-ONE_THREAD_ENV = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"), "1")
-
-
-@dataclass(frozen=True)
-class Setup:
-    """A topology, with the numerical libraries' threads left to their defaults or limited to one per process."""
-
-    topology: str
-    one_thread: bool = False
-
-    @property
-    def label(self) -> str:
-        return f"{self.topology}, 1 thread" if self.one_thread else self.topology
-
-    @property
-    def slug(self) -> str:
-        return f"{self.topology}-1thread" if self.one_thread else self.topology
-
-    @property
-    def env(self) -> dict[str, str]:
-        return ONE_THREAD_ENV if self.one_thread else {}
 
 
 # --- the library -----------------------------------------------------------------------------------------
@@ -264,14 +241,18 @@ class Analysis:
     worker: str | None
 
 
-def read_analyses(url: str, dump: Path) -> list[Analysis]:
-    """Every analysis with its timings; also written to ``dump`` (JSON) for a closer look after the run."""
+def read_analyses(url: str, dump: Path) -> tuple[list[Analysis], dt.datetime | None]:
+    """Every analysis with its timings, and when the import finished its last chunk.
+
+    The analyses are also written to ``dump`` (JSON) for a closer look after the run.
+    """
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
                 select(AnalysisRun.status, AnalysisRun.started_at, AnalysisRun.completed_at, AnalysisRun.parameters)
             ).all()
+            finished = [_aware(f) for f in conn.scalars(select(LibraryImport.finished_at))]
     finally:
         engine.dispose()
     dump.write_text(
@@ -288,7 +269,7 @@ def read_analyses(url: str, dump: Path) -> list[Analysis]:
             indent=1,
         )
     )
-    return [
+    analyses = [
         Analysis(
             status=status,
             started_at=_aware(started),
@@ -298,6 +279,7 @@ def read_analyses(url: str, dump: Path) -> list[Analysis]:
         )
         for status, started, completed, parameters in rows
     ]
+    return analyses, max((f for f in finished if f is not None), default=None)
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -322,12 +304,19 @@ class RunResult:
     import_summary: dict[str, Any]
     wall_s: float
     launched_at: dt.datetime
+    import_finished_at: dt.datetime | None
     analyses: list[Analysis]
     procs: dict[int, ProcStats]
     load_before: tuple[float, float, float]
     load_after: tuple[float, float, float]
     machine_busy_s: float
     notes: list[str] = field(default_factory=list)
+    repetition: int = 0
+    repetitions: int = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.topology} #{self.repetition + 1}" if self.repetitions > 1 else self.topology
 
     # -- derived figures
 
@@ -397,6 +386,16 @@ class RunResult:
     def median_phase(self, phase: str) -> float:
         values = [a.timings[phase] for a in self.succeeded if phase in a.timings]
         return statistics.median(values) if values else float("nan")
+
+    def median_analysis_s(self, *, during_import: bool) -> tuple[int, float]:
+        """How many analyses started while the import still ran (or after it), and their median decode+analyse."""
+        end = self.import_finished_at or self.launched_at
+        values = [
+            a.timings["decode"] + a.timings["analyse"]
+            for a in self.succeeded
+            if a.started_at is not None and "analyse" in a.timings and (a.started_at < end) == during_import
+        ]
+        return len(values), statistics.median(values) if values else float("nan")
 
     def median_task_s(self) -> float:
         values = [
@@ -489,24 +488,25 @@ def _run_import(
     return summary, wall, launched_at
 
 
-def run_embedded(setup: Setup, library: Path, size: int, n: int, run_dir: Path, processes: Processes) -> RunResult:
-    data = run_dir / f"{setup.slug}-data"
-    env = clean_env({"REFTRACK_DATA_DIR": str(data), **setup.env})
+def run_embedded(library: Path, size: int, n: int, run_dir: Path, processes: Processes) -> RunResult:
+    data = run_dir / "embedded-data"
+    env = clean_env({"REFTRACK_DATA_DIR": str(data)})
     port = free_port()
-    serve = processes.start(setup.slug, cli("serve", "--port", str(port)), env)
+    serve = processes.start("serve", cli("serve", "--port", str(port)), env)
     wait_healthy(f"http://127.0.0.1:{port}", processes, [serve])
     _wait_worker_ready(serve)
     main_pid = _celery_child(serve)
     sampler = TreeSampler(lambda: main_pid)
     load_before = os.getloadavg()
     sampler.start()
-    summary, wall, launched_at = _run_import(setup.slug, library, env, run_dir, [], sampler)
+    summary, wall, launched_at = _run_import("embedded", library, env, run_dir, [], sampler)
     load_after = os.getloadavg()
-    analyses = read_analyses(f"sqlite:///{data / 'reftrack.db'}", run_dir / f"{setup.slug}-analyses.json")
+    database_url = f"sqlite:///{data / 'reftrack.db'}"
+    analyses, import_finished_at = read_analyses(database_url, run_dir / "embedded-analyses.json")
     processes.terminate(serve)
     processes.stop(serve)
     return RunResult(
-        topology=setup.label,
+        topology="embedded",
         storage="local",
         pool_processes=len({a.worker for a in analyses if a.status == "succeeded"}),
         tracks=n,
@@ -514,6 +514,7 @@ def run_embedded(setup: Setup, library: Path, size: int, n: int, run_dir: Path, 
         import_summary=summary,
         wall_s=wall,
         launched_at=launched_at,
+        import_finished_at=import_finished_at,
         analyses=analyses,
         procs=sampler.stats,
         load_before=load_before,
@@ -540,7 +541,7 @@ def _drop_postgres_database(admin_url: str, url: str) -> None:
 
 
 def run_production(
-    setup: Setup,
+    concurrency: int,
     library: Path,
     size: int,
     n: int,
@@ -551,8 +552,7 @@ def run_production(
 ) -> RunResult:
     import redis
 
-    concurrency = int(setup.topology.rsplit("-", 1)[1])
-    name = setup.slug
+    name = f"production-{concurrency}"
     redis.Redis.from_url(args.redis_url).flushdb()
     database_url = _postgres_database(args.postgres_admin_url)
     try:
@@ -563,7 +563,6 @@ def run_production(
                 "REFTRACK_DATABASE_URL": database_url,
                 "REFTRACK_BROKER_URL": args.redis_url,
                 **(moto.bucket_env() if moto is not None else {}),
-                **setup.env,
             }
         )
         run_cli(cli("migrate"), env, run_dir)
@@ -577,13 +576,13 @@ def run_production(
         sampler.start()
         summary, wall, launched_at = _run_import(name, library, env, run_dir, ["--user", USER_EMAIL], sampler)
         load_after = os.getloadavg()
-        analyses = read_analyses(database_url, run_dir / f"{name}-analyses.json")
+        analyses, import_finished_at = read_analyses(database_url, run_dir / f"{name}-analyses.json")
         processes.terminate(worker)
         processes.stop(worker)
     finally:
         _drop_postgres_database(args.postgres_admin_url, database_url)
     return RunResult(
-        topology=setup.label,
+        topology=name,
         storage="s3 (moto)" if moto is not None else "local",
         pool_processes=concurrency,
         tracks=n,
@@ -591,6 +590,7 @@ def run_production(
         import_summary=summary,
         wall_s=wall,
         launched_at=launched_at,
+        import_finished_at=import_finished_at,
         analyses=analyses,
         procs=sampler.stats,
         load_before=load_before,
@@ -619,6 +619,70 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|", *(line(r) for r in rows)]
 
 
+def scaling_pairs(results: list[RunResult]) -> list[tuple[RunResult, RunResult]]:
+    """production-1 and production-2 of the same repetition."""
+    runs = {(r.topology, r.repetition): r for r in results}
+    return [
+        (runs[("production-1", k)], runs[("production-2", k)])
+        for k in sorted({r.repetition for r in results})
+        if ("production-1", k) in runs and ("production-2", k) in runs
+    ]
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """The median, with the range when there is more than one value."""
+    middle = format(statistics.median(values), fmt)
+    if len(values) == 1:
+        return middle
+    return f"{middle} ({format(min(values), fmt)}-{format(max(values), fmt)})"
+
+
+def summary(results: list[RunResult]) -> list[str]:
+    """One row per topology: medians (and ranges) over the repetitions."""
+    repetitions = max(r.repetitions for r in results)
+    out = [
+        "## Summary" + (f" (median and range of {repetitions} runs each)" if repetitions > 1 else ""),
+        "",
+    ]
+    header = [
+        "topology",
+        "tracks / min (e2e)",
+        "import phase s",
+        "overhead / analysis",
+        "largest overhead (% of analysis)",
+        "peak RSS per pool process MiB",
+    ]
+    rows = []
+    for topology in dict.fromkeys(r.topology for r in results):
+        runs = [r for r in results if r.topology == topology]
+        largest: dict[str, list[float]] = {}
+        for r in runs:
+            parts = {"database": r.phase_s("database"), "between tasks": r.between_tasks_s()}
+            name = max(parts, key=lambda k: parts[k])
+            largest.setdefault(name, []).append(100 * parts[name] / r.analysis_s())
+        rows.append(
+            [
+                topology,
+                _spread([r.tracks_per_minute for r in runs], ".1f"),
+                _spread([r.import_s for r in runs], ".1f"),
+                _spread([100 * (r.busy_s() - r.analysis_s()) / r.analysis_s() for r in runs], ".1f") + " %",
+                "; ".join(f"{name} {_spread(values, '.1f')} %" for name, values in largest.items()),
+                f"{max(s.hwm for r in runs for s in r.pool_stats()) / 2**20:.0f}",
+            ]
+        )
+    out += _table(header, rows)
+    ratios = [two.tracks_per_minute / one.tracks_per_minute for one, two in scaling_pairs(results)]
+    if ratios:
+        out += ["", f"Scaling production 1 -> 2 worker processes: x{_spread(ratios, '.2f')} (linear: x2.00)."]
+    out += [
+        "",
+        f"Targets: overhead under {TARGET_OVERHEAD:.0%} of analysis time; throughput linear in worker processes up to "
+        f"the core count ({os.cpu_count()}). Peak RSS is the kernel's high-water mark of each pool process.",
+        "",
+    ]
+    return out
+
+
 def report(results: list[RunResult], args: argparse.Namespace, generated_s: float | None) -> str:
     cpu = platform.processor() or platform.machine()
     model = next(
@@ -635,10 +699,9 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
         f"Library: {first.tracks} distinct {args.seconds:g}-second stereo 44.1 kHz tracks "
         f"({first.library_bytes / 2**20:.0f} MiB: 40 % FLAC, 30 % MP3, 20 % Ogg Vorbis, 10 % WAV)"
         + (f", rendered in {generated_s:.0f} s." if generated_s is not None else ", rendered earlier (cached)."),
-        'Every figure below is measured in this run; none is estimated. "1 thread": the same topology with '
-        + ", ".join(f"{k}=1" for k in ONE_THREAD_ENV)
-        + " in every process.",
+        "Every figure below is measured in this run; none is estimated.",
         "",
+        *summary(results),
         "## Throughput",
         "",
     ]
@@ -656,7 +719,7 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
     ]
     rows = [
         [
-            r.topology,
+            r.label,
             r.storage,
             str(r.pool_processes),
             f"{len(r.succeeded)} / {r.failed}",
@@ -700,7 +763,7 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
         target = TARGET_OVERHEAD * analysis
         rows.append(
             [
-                r.topology,
+                r.label,
                 f"{busy:.0f}",
                 f"{analysis:.0f} s ({_pct(analysis, busy)})",
                 f"{busy - analysis:.1f} s ({_pct(busy - analysis, busy)})",
@@ -721,30 +784,53 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
         "commit, the gaps between one analysis' end and the next one's start on the same process (commit, ack, "
         "broker hand-off, claim), and the rest (the claim before the download starts and the final commit).",
         "",
+    ]
+    for r in results:
+        parts = {
+            "download": r.phase_s("download"),
+            "store": r.phase_s("store"),
+            "database": r.phase_s("database"),
+            "between tasks": r.between_tasks_s(),
+        }
+        parts["untimed in task"] = r.busy_s() - sum(r.phase_s(p) for p in PHASES) - parts["between tasks"]
+        largest = max(parts, key=lambda k: parts[k])
+        out.append(
+            f"- {r.label}: the largest overhead is {largest}, {parts[largest]:.1f} s "
+            f"({_pct(parts[largest], r.busy_s() - r.analysis_s())} of the overhead, "
+            f"{_pct(parts[largest], r.analysis_s())} of analysis time)."
+        )
+    out += [
+        "",
         "Median per track (s):",
         "",
     ]
     header = ["topology", *PHASES]
-    rows = [[r.topology, *(f"{r.median_phase(p):.3f}" for p in PHASES)] for r in results]
+    rows = [[r.label, *(f"{r.median_phase(p):.3f}" for p in PHASES)] for r in results]
     out += _table(header, rows)
+    out += ["", "Analyses started while the import was still scanning, hashing and uploading, against the rest:", ""]
+    for r in results:
+        (n_during, during), (n_after, after) = (r.median_analysis_s(during_import=flag) for flag in (True, False))
+        out.append(
+            f"- {r.label}: median decode+analyse {during:.2f} s for {n_during} analyses during the import phase, "
+            f"{after:.2f} s for the {n_after} after it (x{during / after:.2f})."
+        )
 
     out += ["", "## Scaling", ""]
-    by_label = {r.topology: r for r in results}
-    for suffix in ("", ", 1 thread"):
-        one, two = by_label.get(f"production-1{suffix}"), by_label.get(f"production-2{suffix}")
-        if one is None or two is None:
-            continue
+    pairs = scaling_pairs(results)
+    if not pairs:
+        out += ["(needs production-1 and production-2)"]
+    for one, two in pairs:
         ratio = two.tracks_per_minute / one.tracks_per_minute
         per_track = [r.analysis_s() / len(r.succeeded) for r in (one, two)]
-        out += [
-            f"- production 1 -> 2 worker processes{suffix}: {one.tracks_per_minute:.2f} -> "
-            f"{two.tracks_per_minute:.2f} tracks/min end to end, x{ratio:.2f} (linear: x2.00 on {os.cpu_count()} "
-            f"cores). Mean decode+analyse per track {per_track[0]:.2f} s alone -> {per_track[1]:.2f} s with two "
-            f"processes side by side (x{per_track[1] / per_track[0]:.2f}), so the analysis alone allows at most "
-            f"x{2 * per_track[0] / per_track[1]:.2f}.",
-        ]
-    if out[-1] == "":
-        out += ["(needs production-1 and production-2)"]
+        cores_used = sum(s.cpu_s for s in one.pool_stats()) / one.busy_s()
+        out.append(
+            f"- {one.label} -> {two.label}: {one.tracks_per_minute:.2f} -> {two.tracks_per_minute:.2f} "
+            f"tracks/min end to end, x{ratio:.2f} (linear: x2.00 on {os.cpu_count()} cores). Mean decode+analyse "
+            f"per track {per_track[0]:.2f} s alone -> {per_track[1]:.2f} s with two processes side by side "
+            f"(x{per_track[1] / per_track[0]:.2f}), so the analysis alone allows at most "
+            f"x{2 * per_track[0] / per_track[1]:.2f}. The single pool process kept {cores_used:.2f} cores "
+            "busy on average (its FFTs use every core when it is alone)."
+        )
 
     out += ["", "## Memory and CPU per worker process", ""]
     header = ["topology", "process", "peak RSS MiB (sampled)", "peak RSS MiB (VmHWM)", "CPU s", "CPU / busy"]
@@ -759,7 +845,7 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
             busy = busy_by_pid.get(s.pid, 0.0)
             rows.append(
                 [
-                    r.topology,
+                    r.label,
                     f"pool {s.pid}",
                     _mib(s.peak_rss),
                     _mib(s.hwm),
@@ -768,7 +854,7 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
                 ]
             )
         for s in r.main_stats():
-            rows.append([r.topology, f"other {s.pid}", _mib(s.peak_rss), _mib(s.hwm), f"{s.cpu_s:.0f}", "-"])
+            rows.append([r.label, f"other {s.pid}", _mib(s.peak_rss), _mib(s.hwm), f"{s.cpu_s:.0f}", "-"])
     out += _table(header, rows)
     out += [
         "",
@@ -781,7 +867,7 @@ def report(results: list[RunResult], args: argparse.Namespace, generated_s: floa
     ]
     for r in results:
         out.append(
-            f"- {r.topology}: load average before {r.load_before[0]:.2f}, after {r.load_after[0]:.2f} (1 min); "
+            f"- {r.label}: load average before {r.load_before[0]:.2f}, after {r.load_after[0]:.2f} (1 min); "
             f"the machine was busy {r.machine_busy_s:.0f} CPU-s of {r.wall_s * (os.cpu_count() or 1):.0f} during the "
             f"run ({_pct(r.machine_busy_s, r.wall_s * (os.cpu_count() or 1))}), the worker processes "
             f"{sum(p.cpu_s for p in r.procs.values()):.0f} CPU-s (the rest: the import command, the database, the "
@@ -807,12 +893,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the Markdown report")
     parser.add_argument("--keep", action="store_true", help="keep the run's data folders (objects, SQLite, logs)")
     parser.add_argument("--render-only", action="store_true", help="render the library into the cache and stop")
-    parser.add_argument(
-        "--threads",
-        choices=("default", "1", "both"),
-        default="both",
-        help="numerical libraries' threads per process: their default, limited to 1, or each topology both ways",
-    )
+    parser.add_argument("--repeat", type=int, default=1, help="run every topology this many times, interleaved")
     args = parser.parse_args()
     topologies = [t.strip() for t in args.topologies.split(",") if t.strip()]
     unknown = set(topologies) - set(TOPOLOGIES)
@@ -836,23 +917,26 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     try:
         moto = Moto(processes) if args.storage == "s3" and any(t != "embedded" for t in topologies) else None
-        thread_limits = {"default": [False], "1": [True], "both": [False, True]}[args.threads]
-        for setup in (Setup(t, one_thread) for t in topologies for one_thread in thread_limits):
-            print(f"{setup.label}: importing {args.tracks} tracks ...", flush=True)
-            if setup.topology == "embedded":
-                result = run_embedded(setup, library, size, args.tracks, run_dir, processes)
+        for repetition, topology in itertools.product(range(args.repeat), topologies):
+            print(f"{topology} (run {repetition + 1}): importing {args.tracks} tracks ...", flush=True)
+            folder = run_dir / f"run{repetition + 1}"
+            folder.mkdir(exist_ok=True)
+            if topology == "embedded":
+                result = run_embedded(library, size, args.tracks, folder, processes)
             else:
-                result = run_production(setup, library, size, args.tracks, run_dir, processes, args, moto)
+                concurrency = int(topology.rsplit("-", 1)[1])
+                result = run_production(concurrency, library, size, args.tracks, folder, processes, args, moto)
+            result.repetition, result.repetitions = repetition, args.repeat
             results.append(result)
             print(
-                f"{setup.label}: {len(result.succeeded)} analysed in {result.wall_s:.1f} s, "
+                f"{result.label}: {len(result.succeeded)} analysed in {result.wall_s:.1f} s, "
                 f"{result.tracks_per_minute:.2f} tracks/min",
                 flush=True,
             )
     finally:
         processes.close()
         if not args.keep:
-            for data in run_dir.glob("*-data"):
+            for data in run_dir.glob("*/*-data"):
                 shutil.rmtree(data, ignore_errors=True)
             shutil.rmtree(run_dir / "library", ignore_errors=True)
     if not results:
