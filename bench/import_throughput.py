@@ -55,13 +55,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
-from sqlalchemy import create_engine, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import create_engine, select  # noqa: E402
 
 from service.analysis_run.models import AnalysisRun  # noqa: E402
 from service.library_import.models import LibraryImport  # noqa: E402
 from tests.e2e.support import Proc, Processes, clean_env, cli, run_cli, wait_healthy, wait_until  # noqa: E402
 from tests.fixtures.audio import PITCH_CLASSES, click_track, write_audio  # noqa: E402
+from tests.fixtures.database import create_postgres_database, drop_postgres_database  # noqa: E402
 from tests.fixtures.storage import free_port  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -496,19 +496,52 @@ def run_embedded(library: Path, size: int, n: int, run_dir: Path, processes: Pro
     wait_healthy(f"http://127.0.0.1:{port}", processes, [serve])
     _wait_worker_ready(serve)
     main_pid = _celery_child(serve)
-    sampler = TreeSampler(lambda: main_pid)
-    load_before = os.getloadavg()
-    sampler.start()
-    summary, wall, launched_at = _run_import("embedded", library, env, run_dir, [], sampler)
-    load_after = os.getloadavg()
-    database_url = f"sqlite:///{data / 'reftrack.db'}"
-    analyses, import_finished_at = read_analyses(database_url, run_dir / "embedded-analyses.json")
+    result = _measure(
+        "embedded",
+        main_pid,
+        env,
+        f"sqlite:///{data / 'reftrack.db'}",
+        library=library,
+        size=size,
+        n=n,
+        run_dir=run_dir,
+        storage="local",
+        notes=["worker procs: the pool processes that ran analyses, at serve's default concurrency"],
+    )
     processes.terminate(serve)
     processes.stop(serve)
+    return result
+
+
+def _measure(
+    topology: str,
+    worker_pid: int,
+    env: dict[str, str],
+    database_url: str,
+    *,
+    library: Path,
+    size: int,
+    n: int,
+    run_dir: Path,
+    storage: str,
+    import_args: tuple[str, ...] = (),
+    pool_processes: int | None = None,
+    notes: list[str] | None = None,
+) -> RunResult:
+    """Import the library against a running worker while sampling its processes, then read what was analysed.
+
+    ``pool_processes`` defaults to the number of processes that ran analyses.
+    """
+    sampler = TreeSampler(lambda: worker_pid)
+    load_before = os.getloadavg()
+    sampler.start()
+    summary, wall, launched_at = _run_import(topology, library, env, run_dir, list(import_args), sampler)
+    load_after = os.getloadavg()
+    analyses, import_finished_at = read_analyses(database_url, run_dir / f"{topology}-analyses.json")
     return RunResult(
-        topology="embedded",
-        storage="local",
-        pool_processes=len({a.worker for a in analyses if a.status == "succeeded"}),
+        topology=topology,
+        storage=storage,
+        pool_processes=pool_processes or len({a.worker for a in analyses if a.status == "succeeded"}),
         tracks=n,
         library_bytes=size,
         import_summary=summary,
@@ -520,24 +553,8 @@ def run_embedded(library: Path, size: int, n: int, run_dir: Path, processes: Pro
         load_before=load_before,
         load_after=load_after,
         machine_busy_s=sampler.machine_busy_s,
-        notes=["worker procs: the pool processes that ran analyses, at serve's default concurrency"],
+        notes=notes or [],
     )
-
-
-def _postgres_database(admin_url: str) -> str:
-    name = f"reftrack_bench_import_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def _drop_postgres_database(admin_url: str, url: str) -> None:
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def run_production(
@@ -554,7 +571,7 @@ def run_production(
 
     name = f"production-{concurrency}"
     redis.Redis.from_url(args.redis_url).flushdb()
-    database_url = _postgres_database(args.postgres_admin_url)
+    database_url = create_postgres_database(args.postgres_admin_url, prefix="reftrack_bench_import")
     try:
         env = clean_env(
             {
@@ -571,32 +588,24 @@ def run_production(
             name, cli("worker", f"--concurrency={concurrency}", "--without-mingle", "--without-gossip"), env
         )
         _wait_worker_ready(worker)
-        sampler = TreeSampler(lambda: worker.pid)
-        load_before = os.getloadavg()
-        sampler.start()
-        summary, wall, launched_at = _run_import(name, library, env, run_dir, ["--user", USER_EMAIL], sampler)
-        load_after = os.getloadavg()
-        analyses, import_finished_at = read_analyses(database_url, run_dir / f"{name}-analyses.json")
+        result = _measure(
+            name,
+            worker.pid,
+            env,
+            database_url,
+            library=library,
+            size=size,
+            n=n,
+            run_dir=run_dir,
+            storage="s3 (moto)" if moto is not None else "local",
+            import_args=("--user", USER_EMAIL),
+            pool_processes=concurrency,
+        )
         processes.terminate(worker)
         processes.stop(worker)
     finally:
-        _drop_postgres_database(args.postgres_admin_url, database_url)
-    return RunResult(
-        topology=name,
-        storage="s3 (moto)" if moto is not None else "local",
-        pool_processes=concurrency,
-        tracks=n,
-        library_bytes=size,
-        import_summary=summary,
-        wall_s=wall,
-        launched_at=launched_at,
-        import_finished_at=import_finished_at,
-        analyses=analyses,
-        procs=sampler.stats,
-        load_before=load_before,
-        load_after=load_after,
-        machine_busy_s=sampler.machine_busy_s,
-    )
+        drop_postgres_database(database_url, args.postgres_admin_url)
+    return result
 
 
 # --- the report ------------------------------------------------------------------------------------------
