@@ -94,7 +94,7 @@ class ImportPolicy:
             )
         if any(_overlaps(path, protected) for protected in self.protected_folders):
             raise Forbidden(
-                f"source: {text!r} holds the service's own storage; imports may not read it", field="source"
+                f"source: {text!r} is or holds the service's own storage; imports may not read it", field="source"
             )
         return str(path)
 
