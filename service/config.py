@@ -112,6 +112,17 @@ class Settings(BaseSettings):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
 
+    @field_validator("import_roots")
+    @classmethod
+    def _check_import_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            text = str(root)
+            if not root.expanduser().is_absolute():
+                raise ValueError(f"REFTRACK_IMPORT_ROOTS: {text!r} is not an absolute path")
+            if "{" in text.replace(USER_ID_PLACEHOLDER, "") or "}" in text.replace(USER_ID_PLACEHOLDER, ""):
+                raise ValueError(f"REFTRACK_IMPORT_ROOTS: {text!r} has a placeholder other than {USER_ID_PLACEHOLDER}")
+        return value
+
     @field_validator("import_s3_roots")
     @classmethod
     def _check_import_s3_roots(cls, value: list[str]) -> list[str]:

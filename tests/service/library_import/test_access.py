@@ -149,6 +149,18 @@ def test_an_ambiguous_s3_root_is_a_settings_error(root: str, reason: str) -> Non
     assert reason in str(invalid.value)
 
 
+@pytest.mark.parametrize(
+    ("root", "reason"),
+    [("music/{user_id}", "is not an absolute path"), ("/srv/{user}", "has a placeholder other than {user_id}")],
+)
+def test_an_ambiguous_folder_root_is_a_settings_error(root: str, reason: str) -> None:
+    # when
+    with pytest.raises(ValidationError) as invalid:
+        Settings(import_roots=[root])
+    # then
+    assert f"REFTRACK_IMPORT_ROOTS: {root!r} {reason}" in str(invalid.value)
+
+
 def test_s3_roots_are_kept_in_one_spelling() -> None:
     # when
     cfg = Settings(import_s3_roots=[" s3://drop/users/{user_id} ", "s3://drop", "s3://drop/a/b///"])
