@@ -297,7 +297,7 @@ def _check_format(name: str, *, sample_rate: int, channels: int) -> None:
 
 
 def _reason(exc: BaseException) -> str:
-    """What a decoder reports, without the server-side path and error number that libsndfile and FFmpeg add."""
+    """Return what a decoder reports, without the server's path and error number that libsndfile and FFmpeg add."""
     text = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
     return str(text).strip()
 
@@ -576,7 +576,8 @@ def _check_decodes_at_ends(p: Path, info: AudioInfo) -> None:
                 snd.read(1024, dtype="float32", always_2d=True)
             frames, rate, channels = snd.frames, snd.samplerate, snd.channels
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioDecodeError(f"{p.name}: cannot decode {info.format.upper()} {info.codec} audio: {_reason(exc)}") from exc
+        reason = _reason(exc)
+        raise AudioDecodeError(f"{p.name}: cannot decode {info.format.upper()} {info.codec} audio: {reason}") from exc
     if head.shape[0] == 0:
         raise AudioDecodeError(f"{p.name}: no audio frames")
     if (rate, channels) != (info.sample_rate, info.channels) or frames != info.frames:
@@ -661,8 +662,9 @@ def _soundfile_count_frames(p: Path, info: AudioInfo) -> int:
                 if got < _BLOCK_FRAMES:
                     break
     except (sf.LibsndfileError, RuntimeError) as exc:
+        after = f"{total / info.sample_rate:.2f} s"
         raise AudioDecodeError(
-            f"{p.name}: corrupt or truncated {info.format.upper()} stream after {total / info.sample_rate:.2f} s: {_reason(exc)}"
+            f"{p.name}: corrupt or truncated {info.format.upper()} stream after {after}: {_reason(exc)}"
         ) from exc
     return total
 
@@ -787,7 +789,8 @@ def _av_decode(
                     total += frame.samples
     except av.FFmpegError as exc:
         where = f" after {total} frames" if total else ""
-        raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio{where}: {_reason(exc)}") from exc
+        reason = _reason(exc)
+        raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio{where}: {reason}") from exc
     return info, blocks, total
 
 

@@ -34,6 +34,8 @@ from service.track.models import ReferenceTrack
 from tests.fixtures.app import create_account
 from tests.reliability.bad_inputs import CASES, Case
 
+pytestmark = pytest.mark.integration
+
 # What a user must never read in an error: exception class names, tracebacks, object reprs, server paths.
 _LEAK = re.compile(r"Traceback|File \"|\b\w+(Error|Exception)\b|object at 0x|/tmp/|reftrack-tests")
 
