@@ -200,8 +200,9 @@ def probe(path: PathLike) -> AudioInfo:
     Raises
     ------
     AudioDecodeError
-        If the file is missing or empty, is not a recognised audio file, is truncated or corrupt, or holds no
-        audio frames. See the module docstring for how each format is checked.
+        If the file is missing or empty, is not a recognised audio file, is truncated or corrupt, holds no
+        audio frames, or is audio the analysis cannot take (sampling rate, channel count, NaN/inf or absurd float
+        samples). See the module docstring for how each format is checked.
     """
     p = _existing_file(path)
     sniffed = _sniff(p)
@@ -245,8 +246,9 @@ def load(path: PathLike, *, max_seconds: float | None = None) -> DecodedAudio:
         If ``max_seconds`` is not a positive finite number.
     AudioDecodeError
         If the file cannot be decoded, is truncated (WAV/AIFF header check, Ogg page check, MP3/FLAC/MP4 declared
-        length check when decoding to the end) or holds no audio frames. Unlike :func:`probe`, the whole-stream
-        integrity check is only complete when ``max_seconds`` is ``None``.
+        length check when decoding to the end), holds no audio frames, or is audio the analysis cannot take, with
+        the same message as :func:`probe`. Unlike :func:`probe`, the whole-stream integrity check is only complete
+        when ``max_seconds`` is ``None``.
     """
     if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
         raise AnalysisParameterError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
