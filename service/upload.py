@@ -121,16 +121,20 @@ class _Receiver:
             raise BadRequest(
                 f"the {FILE_FIELD!r} part has no file name: send the audio as a file part with a filename "
                 f'(Content-Disposition: form-data; name="{FILE_FIELD}"; filename="song.wav"), '
-                f"e.g. curl -F {FILE_FIELD}=@song.wav"
+                f"e.g. curl -F {FILE_FIELD}=@song.wav",
+                field=FILE_FIELD,
             )
         if b"filename" in options:
             self._part.filename = options[b"filename"].decode("utf-8", "replace")
             if "\x00" in self._part.filename:
                 raise InvalidInput(f"{FILE_FIELD}: the file name must not contain NUL characters", field=FILE_FIELD)
             if self._part.name != FILE_FIELD:
-                raise BadRequest(f"unexpected file field {self._part.name!r}: send the audio as {FILE_FIELD!r}")
+                raise BadRequest(
+                    f"unexpected file field {self._part.name!r}: send the audio as {FILE_FIELD!r}",
+                    field=self._part.name,
+                )
             if self.filename is not None:
-                raise BadRequest("send exactly one file per upload")
+                raise BadRequest("send exactly one file per upload", field=FILE_FIELD)
             self.filename = self._part.filename
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -192,7 +196,7 @@ async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, tmp
         await run_in_threadpool(receiver.flush)
         await run_in_threadpool(target.flush)
         if receiver.filename is None:
-            raise BadRequest(f"no {FILE_FIELD!r} part in the upload")
+            raise BadRequest(f"no {FILE_FIELD!r} part in the upload", field=FILE_FIELD)
         target.seek(0)
         return StreamedUpload(
             file=target,

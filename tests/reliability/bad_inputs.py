@@ -207,7 +207,7 @@ def _refused(
     name: str, build: Callable[[], bytes], detail: str, *, status: int = 422, filename: str = "upload.wav"
 ) -> Case:
     error = {415: "UnsupportedMediaType", 422: "UnprocessableAudio"}[status]
-    return Case(name=name, build=build, status=status, error=error, detail=detail, filename=filename)
+    return Case(name=name, build=build, status=status, error=error, detail=detail, field="file", filename=filename)
 
 
 def _accepted(
@@ -404,6 +404,7 @@ CASES: list[Case] = [
         400,
         "BadRequest",
         "the 'file' part has no file name",
+        field="file",
         raw_body_type=FORM,
     ),
     Case(
@@ -412,6 +413,7 @@ CASES: list[Case] = [
         400,
         "BadRequest",
         "the 'file' part has no file name",
+        field="file",
         raw_body_type=FORM,
     ),
     Case(
@@ -473,6 +475,7 @@ CASES: list[Case] = [
         400,
         "BadRequest",
         "no 'file' part in the upload",
+        field="file",
         raw_body_type=FORM,
     ),
     Case(
@@ -481,6 +484,7 @@ CASES: list[Case] = [
         400,
         "BadRequest",
         "send exactly one file per upload",
+        field="file",
         raw_body_type=FORM,
     ),
     Case(
@@ -489,6 +493,7 @@ CASES: list[Case] = [
         400,
         "BadRequest",
         "unexpected file field 'audio'",
+        field="audio",
         raw_body_type=FORM,
     ),
     Case(
