@@ -167,6 +167,13 @@ class _Receiver:
         self.pending.clear()
 
 
+def _malformed(exc: MultipartParseError) -> str:
+    # The parser reports a boundary mismatch as byte values ("Expected boundary character 45, got 103").
+    if "boundary" in str(exc):
+        return "malformed multipart body: a part does not begin with the boundary given in the Content-Type header"
+    return f"malformed multipart body: {exc}"
+
+
 async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, tmp_dir: Path) -> StreamedUpload:
     """Parse a ``multipart/form-data`` body whose ``file`` part is written to a temporary file in ``tmp_dir``.
 
@@ -187,7 +194,7 @@ async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, tmp
                     await run_in_threadpool(receiver.flush)
             parser.finalize()
         except MultipartParseError as exc:
-            raise BadRequest(f"malformed multipart body: {exc}") from exc
+            raise BadRequest(_malformed(exc)) from exc
         if parser.state != MultipartState.END:
             # The parser leaves completeness to its caller: a body cut short would otherwise pass as an upload.
             raise BadRequest(

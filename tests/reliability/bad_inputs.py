@@ -501,7 +501,7 @@ CASES: list[Case] = [
         lambda: b"--something-else\r\n" + _rng_bytes(2000),
         400,
         "BadRequest",
-        "malformed multipart body",
+        "malformed multipart body: a part does not begin with the boundary given in the Content-Type header",
         raw_body_type=FORM,
     ),
     Case(
