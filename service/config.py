@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     s3_presign_expiry: int = 3600
 
     max_upload_bytes: int = Field(default=1 << 30, gt=0)
+    # JSON request bodies (every route but the upload and the label-file imports): refused beyond this.
+    max_json_bytes: int = Field(default=1 << 20, gt=0)
     # Server folders POST /v1/imports may read (a JSON list, e.g. '["/srv/music"]'); empty: only s3:// sources.
     import_roots: list[Path] = Field(default_factory=list)
     # Tracks per transaction when importing a library or queueing re-analyses.
