@@ -328,17 +328,45 @@ def _use_one_error_shape_in_openapi(app: FastAPI) -> None:
         components.setdefault("ErrorRead", ErrorRead.model_json_schema(ref_template="#/components/schemas/{model}"))
         _restore_nulls_in_examples(app, schema)
         error_content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
-        for path_item in schema.get("paths", {}).values():
+        for path, path_item in schema.get("paths", {}).items():
             for operation in path_item.values():
-                response = operation.get("responses", {}).get("422")
+                responses = operation.setdefault("responses", {})
+                response = responses.get("422")
                 if response is not None:
                     response["content"] = error_content
                     if response.get("description") == "Validation Error":
-                        response["description"] = "Invalid input; `field` names the offending parameter or field"
+                        response["description"] = _INVALID_INPUT
+                if path != "/healthz":
+                    _document_guard_answers(operation, error_content)
         app.openapi_schema = schema
         return schema
 
     app.openapi = build  # type: ignore[method-assign]
+
+
+_INVALID_INPUT = "Invalid input; `field` names the offending parameter or field"
+
+
+def _document_guard_answers(operation: dict[str, Any], error_content: dict[str, Any]) -> None:
+    """The answers any operation may give besides its own: the request-level checks, an outage, a failure."""
+    responses = operation["responses"]
+    responses.setdefault("422", {"description": _INVALID_INPUT, "content": error_content})
+    if "application/json" in operation.get("requestBody", {}).get("content", {}):
+        responses.setdefault(
+            "413", {"description": "The body exceeds the limit of JSON bodies", "content": error_content}
+        )
+    unavailable = responses.setdefault(
+        "503",
+        {
+            "description": "Object storage or the database is unavailable: retry after `Retry-After` seconds",
+            "content": error_content,
+        },
+    )
+    unavailable["headers"] = {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}}
+    responses.setdefault(
+        "500",
+        {"description": "An unexpected error, logged with the request id (`X-Request-ID`)", "content": error_content},
+    )
 
 
 def _without_nulls(value: Any) -> Any:

@@ -195,3 +195,22 @@ def test_an_upload_while_the_database_is_down_is_a_503_and_leaves_nothing(
     assert response.json()["error"] == "DatabaseUnavailable"
     assert not (tmp_path / "objects").exists()
     assert _temp_files() == temp_before
+
+
+def test_every_operation_documents_the_503_and_500_in_the_error_shape() -> None:
+    # given
+    document = create_app().openapi()
+    operations = {
+        f"{method.upper()} {path}": spec
+        for path, item in document["paths"].items()
+        for method, spec in item.items()
+        if path != "/healthz"
+    }
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
+    # then
+    assert len(operations) == 57
+    for name, spec in operations.items():
+        responses = spec["responses"]
+        assert responses["503"]["content"] == error, name
+        assert responses["503"]["headers"]["Retry-After"]["schema"] == {"type": "integer"}, name
+        assert responses["500"]["content"] == error, name
