@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from service.app import create_app
 from service.middleware import MAX_JSON_DEPTH
 from service.track.models import ReferenceTrack
+from service.track.schemas import MAX_METADATA_BYTES
 from tests.fixtures.app import Account
 from tests.fixtures.audio import sine, write_audio
 
@@ -313,3 +314,17 @@ def test_refused_bodies_leave_the_track_as_it_was(
     # then
     assert list(titles) == ["tone"]
     assert count == 1
+
+
+def test_free_form_metadata_is_bounded_in_size(client: TestClient, alice: Account, track_id: str) -> None:
+    # given: well under the body limit, over what a track's metadata may hold
+    metadata = {f"k{i}": "x" * 1000 for i in range(17)}
+    # when
+    response = client.patch(f"/v1/tracks/{track_id}", headers=alice.headers, json={"metadata": metadata})
+    # then
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "InvalidInput",
+        "detail": f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON",
+        "field": "metadata",
+    }
