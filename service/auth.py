@@ -37,6 +37,11 @@ def current_user(
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
+async def bearer_credentials(request: Request) -> HTTPAuthorizationCredentials | None:
+    """The request's bearer credentials as ``current_user`` receives them, for checks made before routing."""
+    return await _bearer(request)
+
+
 def admin_user(user: CurrentUser) -> User:
     if user.role != "admin":
         raise Forbidden("admin role required")

@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     s3_presign_expiry: int = 3600
 
     max_upload_bytes: int = Field(default=1 << 30, gt=0)
+    # JSON request bodies (every route but the upload and the label-file imports): refused beyond this.
+    max_json_bytes: int = Field(default=1 << 20, gt=0)
     # Where POST /v1/imports may read, as JSON lists: server folders ('["/srv/music"]') and S3 prefixes
     # ('["s3://studio-drop/users/{user_id}/"]'), read with the server's own S3 credentials. "{user_id}" makes a
     # root per user. Empty: that kind of source is refused. The service's own storage is never readable.
