@@ -246,6 +246,9 @@ def test_undecodable_original_fails_with_a_readable_message(
     assert outputs(session, analysis["id"]) == (0, 0, 0)
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
     assert not local_storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
+    assert session.scalar(select(AnalysisRun.failure_kind).where(AnalysisRun.id == uuid.UUID(analysis["id"]))) == (
+        "permanent"
+    )
 
 
 def test_missing_original_fails(
@@ -253,6 +256,7 @@ def test_missing_original_fails(
     alice: Account,
     track_file: Path,
     local_storage: LocalStorage,
+    session: Session,
     scope: Callable[[], AbstractContextManager[Session]],
     tmp_path: Path,
 ) -> None:
@@ -265,6 +269,9 @@ def test_missing_original_fails(
     assert state == "failed"
     analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
     assert analysis["error_message"] == "the original audio file is missing from storage"
+    row = session.get(AnalysisRun, uuid.UUID(analysis["id"]))
+    assert row is not None
+    assert (row.failure_kind, row.attempts) == ("permanent", 1)
 
 
 def test_track_deleted_during_analysis_leaves_no_waveform(
