@@ -29,7 +29,8 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     # Seconds before an unacknowledged Redis/SQS message is handed to another worker; must exceed the
-    # longest analysis, since Celery runs tasks with acks_late.
+    # longest analysis, since Celery runs tasks with acks_late, and the longest retry backoff, since a worker
+    # holds a task waiting for its retry unacknowledged.
     broker_visibility_timeout: int = 3600
     worker_concurrency: int | None = None
     # Run a tiny analysis in the worker's parent process before it forks, so JIT-compiled code is shared by

@@ -36,10 +36,10 @@ from tests.e2e.stacks import BPM, ClickWav, ProductionStack, StackFactory
 from tests.e2e.support import FEATURES, check_stored_outputs, track_objects, upload, wait_until
 from tests.fixtures.storage import S3Server
 
-pytestmark = [pytest.mark.e2e, pytest.mark.integration]
-
 OUTAGE_S = float(os.environ.get("REFTRACK_TEST_OUTAGE_S", "45"))
 N_TRACKS = int(os.environ.get("REFTRACK_TEST_OUTAGE_TRACKS", "3"))
+
+pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(max(300, OUTAGE_S + 300 + 30 * N_TRACKS))]
 SECONDS = 20.0
 # The database follows storage down this far into the outage, so attempts meet both kinds of failure.
 DATABASE_CUT_AT = 0.3
