@@ -1,10 +1,10 @@
-"""Object storage and the database go down while a real worker analyses tracks, for longer than the ~36 s the
-tasks used to retry for, and come back: every analysis succeeds exactly once, with nothing duplicated and no
-object left in storage that no row names.
+"""Object storage and the database go down while a real worker analyses tracks, for longer than the five
+retries tasks used to make (2 + 4 + ... + 32 s at most, less with jitter), and come back: every analysis
+succeeds exactly once, with nothing duplicated and no object left in storage that no row names.
 
 The worker and the API reach the S3 server and PostgreSQL through TCP proxies the test cuts (every connection
 dropped, new ones refused) and restores; the test itself reads both directly. ``REFTRACK_TEST_OUTAGE_S`` sets
-the outage's length (default 45 s) and ``REFTRACK_TEST_OUTAGE_TRACKS`` the number of tracks; the figures are
+the outage's length (default 70 s) and ``REFTRACK_TEST_OUTAGE_TRACKS`` the number of tracks; the figures are
 printed (``pytest -s``) and written to ``outage-figures.json`` beside the logs. The ten-minute run, with the
 default backoff::
 
@@ -36,7 +36,7 @@ from tests.e2e.stacks import BPM, ClickWav, ProductionStack, StackFactory
 from tests.e2e.support import FEATURES, check_stored_outputs, track_objects, upload, wait_until
 from tests.fixtures.storage import S3Server
 
-OUTAGE_S = float(os.environ.get("REFTRACK_TEST_OUTAGE_S", "45"))
+OUTAGE_S = float(os.environ.get("REFTRACK_TEST_OUTAGE_S", "70"))
 N_TRACKS = int(os.environ.get("REFTRACK_TEST_OUTAGE_TRACKS", "3"))
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.timeout(max(300, OUTAGE_S + 300 + 30 * N_TRACKS))]
