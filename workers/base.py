@@ -13,11 +13,13 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 from celery import Task
 from celery.exceptions import Retry
+from sqlalchemy.orm import Session
 
 from service.analysis_run.flows import mark_failed, mark_retrying
 from service.analysis_run.service import FailureKind
@@ -102,6 +104,10 @@ class ReftrackTask(Task):  # type: ignore[misc]
             )
             raise self.retry(exc=exc, countdown=delay) from exc
 
+    def scope(self) -> AbstractContextManager[Session]:
+        """A transaction for recording a task's state (``session_scope``)."""
+        return session_scope()
+
     def is_retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, self.retry_also) or is_transient(exc)
 
@@ -156,7 +162,7 @@ class AnalysisTask(ReftrackTask):
         analysis_id = _analysis_id(args, kwargs)
         if analysis_id is not None:
             message = f"attempt {self.attempts()} met an outage and will be retried: {type(exc).__name__}: {exc}"
-            mark_retrying(analysis_id, session_scope=session_scope, message=message)
+            mark_retrying(analysis_id, session_scope=self.scope, message=message)
 
     def on_gave_up(
         self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any], *, reason: str, transient: bool
@@ -165,4 +171,4 @@ class AnalysisTask(ReftrackTask):
         if analysis_id is None:
             return
         kind: FailureKind = "transient" if transient else "permanent"
-        mark_failed(analysis_id, session_scope=session_scope, message=f"analysis {reason}", kind=kind)
+        mark_failed(analysis_id, session_scope=self.scope, message=f"analysis {reason}", kind=kind)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from service.analysis_run.flows import run_analysis
 from service.config import settings
@@ -29,10 +30,20 @@ def analyze_track(self: AnalysisTask, analysis_id: str) -> None:
 
 
 class ImportTask(ReftrackTask):
-    """An import another runner holds is retried like an outage; a failed import stays resumable."""
+    """An import another runner holds is retried like an outage; one that stops for good is failed with why."""
 
     abstract = True
     retry_also = (ImportBusy,)
+
+    def on_gave_up(
+        self, exc: BaseException, args: tuple[Any, ...], kwargs: dict[str, Any], *, reason: str, transient: bool
+    ) -> None:
+        import_id = args[0] if args else kwargs.get("import_id")
+        if import_id is None or isinstance(exc, ImportBusy):
+            return  # another runner still holds the import, and will finish it
+        # Importing the same source again skips every file already imported (by content hash).
+        message = f"the import stopped: {reason}; import the source again to continue where it stopped"
+        library_import_service.give_up(uuid.UUID(str(import_id)), session_scope=self.scope, message=message)
 
 
 @app.task(name="library.import", base=ImportTask, bind=True, acks_late=True)

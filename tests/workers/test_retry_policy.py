@@ -21,10 +21,11 @@ from service.analysis_run.flows import mark_failed, mark_retrying
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings
+from service.library_import.models import LibraryImport
 from service.library_import.service import ImportBusy
 from service.outbox.models import OutboxEvent
 from tests.workers.test_reaper import make_run, make_track
-from workers.base import ReftrackTask, RetryPolicy
+from workers.base import AnalysisTask, ReftrackTask, RetryPolicy
 from workers.tasks import ImportTask, analyze_track, import_library
 
 Scope = Callable[[], AbstractContextManager[Session]]
@@ -207,3 +208,91 @@ def test_an_analysis_records_retries_and_how_it_failed(scope: Scope, session: Se
         "analysis gave up",
     )
     assert [e.topic for e in session.scalars(select(OutboxEvent))] == ["analysis.failed"]
+
+
+def on_test_database(task_class: type[ReftrackTask], scope: Scope) -> ReftrackTask:
+    """An instance of ``task_class`` that records its state in the test's database."""
+
+    class OnTestDatabase(task_class):  # type: ignore[valid-type,misc]
+        def scope(self) -> AbstractContextManager[Session]:
+            return scope()
+
+    OnTestDatabase.bind(Celery("records-test", set_as_current=False))
+    task = OnTestDatabase()
+    task.push_request(retries=0)
+    return task
+
+
+def make_import(scope: Scope, *, status: str = "running") -> uuid.UUID:
+    track = make_track(scope)
+    with scope() as s:
+        record = LibraryImport(user_id=track.user_id, source="s3://music/", origin="api", status=status)
+        s.add(record)
+    return record.id
+
+
+def test_an_import_that_stops_for_good_is_failed_with_the_reason(scope: Scope, session: Session) -> None:
+    # given
+    import_id = make_import(scope)
+    task = on_test_database(ImportTask, scope)
+    # when: the outage outlasted the budget
+    task.on_gave_up(
+        _storage_down(),
+        (str(import_id),),
+        {},
+        reason="gave up after 49 attempts over 44 min of an outage",
+        transient=True,
+    )
+    # then
+    session.expire_all()
+    record = session.get(LibraryImport, import_id)
+    assert record is not None
+    assert (record.status, record.error_message) == (
+        "failed",
+        "the import stopped: gave up after 49 attempts over 44 min of an outage; import the source again to "
+        "continue where it stopped",
+    )
+    assert record.finished_at is not None
+
+
+def test_an_import_another_runner_still_holds_is_left_to_it(scope: Scope, session: Session) -> None:
+    # given
+    import_id = make_import(scope)
+    task = on_test_database(ImportTask, scope)
+    # when: the other runner kept it for longer than the budget
+    task.on_gave_up(ImportBusy("busy"), (str(import_id),), {}, reason="ImportBusy: busy", transient=True)
+    # then
+    session.expire_all()
+    record = session.get(LibraryImport, import_id)
+    assert record is not None
+    assert (record.status, record.error_message) == ("running", None)
+
+
+def test_the_analysis_task_records_a_retry_and_a_transient_failure(scope: Scope, session: Session) -> None:
+    # given: a running analysis
+    track = make_track(scope)
+    analysis_id = make_run(scope, track, status="queued", created_at=track.created_at)
+    with scope() as s:
+        assert analysis_run_service.start(s, analysis_id=analysis_id) is not None
+    task = on_test_database(AnalysisTask, scope)
+    # when: the attempt meets an outage (the first attempt: no retries in the request yet)
+    task.on_retrying(_storage_down(), (str(analysis_id),), {})
+    session.expire_all()
+    run = session.get(AnalysisRun, analysis_id)
+    assert run is not None
+    assert (run.status, run.error_message) == (
+        "queued",
+        "attempt 1 met an outage and will be retried: EndpointConnectionError: Could not connect to the endpoint "
+        'URL: "http://127.0.0.1:9"',
+    )
+    # when: the outage outlasts the budget
+    task.on_gave_up(_database_down(), (str(analysis_id),), {}, reason="gave up after 49 attempts", transient=True)
+    # then
+    session.expire_all()
+    run = session.get(AnalysisRun, analysis_id)
+    assert run is not None
+    assert (run.status, run.failure_kind, run.error_message) == (
+        "failed",
+        "transient",
+        "analysis gave up after 49 attempts",
+    )
