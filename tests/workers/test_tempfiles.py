@@ -75,3 +75,21 @@ def test_sweep_command_removes_stale_files_in_the_data_directory(tmp_path: Path)
     # then
     assert (done.returncode, done.stdout) == (0, "temporary files removed: 1 (4096 bytes), kept: 1\n"), done.stderr
     assert [p.name for p in tmp.iterdir()] == ["upload-being-received"]
+
+
+def test_the_periodic_task_sweeps_the_workers_temporary_folder() -> None:
+    # given: a leftover older than the configured age and a file in use, in this process's temporary folder
+    from service.config import settings
+    from workers.maintenance import sweep_temp_files
+
+    settings.tmp_dir.mkdir(parents=True, exist_ok=True)
+    leftover = write(settings.tmp_dir / "analysis-periodic-leftover.wav", 64, age_s=settings.tmp_max_age_s + 60)
+    in_use = write(settings.tmp_dir / "analysis-periodic-in-use.wav", 64, age_s=1)
+    try:
+        # when: the maintenance queue runs a tick
+        sweep_temp_files()
+        # then
+        assert (leftover.exists(), in_use.exists()) == (False, True)
+    finally:
+        in_use.unlink(missing_ok=True)
+        leftover.unlink(missing_ok=True)
