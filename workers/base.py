@@ -119,9 +119,13 @@ class ReftrackTask(Task):  # type: ignore[misc]
     ) -> None:
         try:
             self.on_retrying(exc, args, kwargs)
-        except Exception:
-            # Most likely the outage itself (the database is down): the next attempt records its own state.
-            log.warning("task.retry.unrecorded", extra={"task": self.name, "task_id": task_id}, exc_info=True)
+        except Exception as unrecorded:
+            # Most likely the outage itself (the database is down): the next attempt records its own state. No
+            # traceback: one per retry through a long outage would bury everything else in the log.
+            log.warning(
+                "task.retry.unrecorded",
+                extra={"task": self.name, "task_id": task_id, "error": f"{type(unrecorded).__name__}: {unrecorded}"},
+            )
 
     def on_failure(
         self, exc: BaseException, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], einfo: Any
