@@ -108,6 +108,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     elif settings.is_embedded and settings.token_file.exists():
         print(f"API token for the local user: {settings.token_file}", flush=True)
 
+    from service.tempfiles import sweep_stale_temp_files
+
+    # Uploads a killed API process was receiving.
+    sweep_stale_temp_files(settings.tmp_dir, max_age_s=settings.tmp_max_age_s)
     worker: subprocess.Popen[bytes] | None = None
     if settings.embedded_broker and not args.no_worker:
         requeued = _requeue_unfinished()
@@ -168,8 +172,17 @@ def cmd_beat(_: argparse.Namespace) -> int:
 
 
 def cmd_maintenance(args: argparse.Namespace) -> int:
+    # Every model must be mapped before the first flush: failing an analysis writes an outbox event, and the
+    # flush then resolves foreign keys to tables (users) no module on this path imports otherwise.
+    import service.models  # noqa: F401
     from service.db import session_scope
 
+    if args.job == "sweep":
+        from service.tempfiles import sweep_stale_temp_files
+
+        swept = sweep_stale_temp_files(settings.tmp_dir, max_age_s=settings.tmp_max_age_s)
+        print(f"temporary files removed: {len(swept.removed)} ({swept.freed_bytes} bytes), kept: {swept.kept}")
+        return 0
     if settings.is_sqlite:
         migrate()
     if args.job == "reap":
@@ -412,8 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     maintenance = sub.add_parser("maintenance", help="run one periodic job now, in this process")
     maintenance.add_argument(
         "job",
-        choices=("reap", "relay"),
-        help="reap: re-queue or fail stuck analyses; relay: publish pending outbox events",
+        choices=("reap", "relay", "sweep"),
+        help="reap: re-queue or fail stuck analyses; relay: publish pending outbox events; sweep: delete "
+        "temporary files older than REFTRACK_TMP_MAX_AGE_S left by killed processes",
     )
     maintenance.set_defaults(func=cmd_maintenance)
 

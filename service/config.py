@@ -51,16 +51,34 @@ class Settings(BaseSettings):
 
     broker_url: str | None = None
     # Seconds before an unacknowledged Redis/SQS message is handed to another worker; must exceed the
-    # longest analysis, since Celery runs tasks with acks_late.
+    # longest analysis, since Celery runs tasks with acks_late, and the longest retry backoff, since a worker
+    # holds a task waiting for its retry unacknowledged.
     broker_visibility_timeout: int = 3600
     worker_concurrency: int | None = None
     # Run a tiny analysis in the worker's parent process before it forks, so JIT-compiled code is shared by
     # every pool process instead of each one compiling it on its first task.
     worker_warmup: bool = True
+    # Attempts whose worker was lost (killed, out of memory) before an analysis fails for good: a file that
+    # kills its worker must not loop forever. Attempts that end in an outage do not count (see below).
     task_max_retries: int = 5
+    # A task that meets an outage (storage or database unreachable, timing out, 5xx, throttling) is retried
+    # with exponential backoff (base * 2^n seconds, capped, with jitter) for at least this long in all before
+    # it fails; permanent failures (undecodable audio, a missing original) fail at once.
+    task_retry_budget_s: float = Field(default=45 * 60.0, gt=0)
+    task_retry_backoff_s: float = Field(default=2.0, gt=0)
+    task_retry_backoff_max_s: float = Field(default=60.0, gt=0)
+    # The reaper re-sends an analysis that failed only because an outage outlasted its retry budget, this long
+    # after it failed, for as long as the analysis is younger than the window; later ones stay failed.
+    reaper_resend_transient_after_s: float = Field(default=15 * 60.0, ge=0)
+    reaper_resend_transient_window_s: float = Field(default=24 * 3600.0, ge=0)
+    # Temporary files (uploads, downloads of originals, import spools) older than this are left by a killed
+    # process and are deleted at the start of ``serve`` and ``worker`` and by a periodic sweep; keep it above
+    # the longest upload and analysis (``analysis_timeout_s``), since age is how a file in use is told apart.
+    tmp_max_age_s: float = Field(default=6 * 3600.0, gt=0)
+    tmp_sweep_interval_s: float = Field(default=3600.0, ge=0)
     # The reaper (a periodic task) re-queues an analysis that has been running this long, since its worker was
-    # most likely lost; keep it above the longest analysis, like the visibility timeout. A run that has already
-    # used 1 + task_max_retries attempts is marked failed instead.
+    # most likely lost; keep it above the longest analysis, like the visibility timeout. A run whose worker was
+    # lost 1 + task_max_retries times is marked failed instead.
     analysis_timeout_s: int = Field(default=1800, gt=0)
     # A queued analysis no worker took for this long lost its message (broker restarted without persistence,
     # embedded worker killed). Keep it above the time the deepest expected backlog takes to drain.

@@ -61,12 +61,21 @@ _BOTO_NETWORK = (
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
-    """``exc`` and the exceptions it was raised from or while handling, without cycles."""
+    """``exc`` and the exceptions it was raised from or while handling, without cycles.
+
+    boto3's and s3transfer's ``RetriesExceededError`` (a download cut off mid-stream, retried and cut off
+    again) carry the network error that ended their last try as ``last_exception``, outside the chain.
+    """
     seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and not any(current is s for s in seen):
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if any(current is s for s in seen):
+            continue
         seen.append(current)
-        current = current.__cause__ or current.__context__
+        for nxt in (current.__cause__ or current.__context__, getattr(current, "last_exception", None)):
+            if isinstance(nxt, BaseException):
+                pending.append(nxt)
     return seen
 
 

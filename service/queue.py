@@ -20,6 +20,7 @@ BULK_QUEUE = "analysis.bulk"
 MAINTENANCE_QUEUE = "maintenance"
 REAP_TASK = "analysis.reap"
 RELAY_TASK = "outbox.relay"
+SWEEP_TASK = "tmp.sweep"
 
 # Outbox events published to the broker: a durable topic exchange, routing key = event topic
 # ("analysis.succeeded"), so a consumer binds its own queue with e.g. "analysis.*".
@@ -37,6 +38,7 @@ def beat_schedule(cfg: Settings) -> dict[str, dict[str, Any]]:
     entries = {
         REAP_TASK: cfg.reaper_interval_s,
         RELAY_TASK: cfg.outbox_relay_interval_s if cfg.outbox_relay_enabled else 0.0,
+        SWEEP_TASK: cfg.tmp_sweep_interval_s,
     }
     return {
         name: {
@@ -96,6 +98,7 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
             "track.analyze": {"queue": ANALYSIS_QUEUE},
             REAP_TASK: {"queue": MAINTENANCE_QUEUE},
             RELAY_TASK: {"queue": MAINTENANCE_QUEUE},
+            SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},
         },
         "beat_schedule": beat_schedule(cfg),
         "beat_schedule_filename": str(cfg.beat_schedule_file),

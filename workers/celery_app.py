@@ -19,6 +19,7 @@ from service.config import settings
 from service.db import database
 from service.queue import make_celery
 from service.storage import set_storage
+from service.tempfiles import sweep_stale_temp_files
 
 app = make_celery(settings, name="reftrack")
 app.conf.include = ["workers.tasks", "workers.maintenance"]
@@ -52,6 +53,12 @@ def _share_the_cores() -> None:
     share = max(1, (os.cpu_count() or 1) // max(1, _pool_processes))
     set_threads(share)
     threadpoolctl.threadpool_limits(share)
+
+
+@worker_init.connect
+def _sweep_at_start(**_: Any) -> None:
+    # A worker SIGKILLed mid-analysis left its download behind; this is the first chance to delete it.
+    sweep_stale_temp_files(settings.tmp_dir, max_age_s=settings.tmp_max_age_s)
 
 
 @worker_init.connect

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 if TYPE_CHECKING:
     from analysis import TrackAnalysis
 
+from service.analysis_run.service import FailureKind
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.storage import Storage, thumbnail_key, waveform_key
 
@@ -124,13 +125,19 @@ def _store_overviews(
     return keys
 
 
-def _fail(session_scope: SessionScope, analysis_id: uuid.UUID, message: str) -> str:
+def _fail(session_scope: SessionScope, analysis_id: uuid.UUID, message: str, kind: FailureKind = "permanent") -> str:
     with session_scope() as session:
-        analysis_run_service.fail(session, analysis_id=analysis_id, message=message)
-    log.warning("track.analysis.failed", extra={"analysis_id": str(analysis_id), "reason": message})
+        analysis_run_service.fail(session, analysis_id=analysis_id, message=message, kind=kind)
+    log.warning("track.analysis.failed", extra={"analysis_id": str(analysis_id), "reason": message, "kind": kind})
     return "failed"
 
 
-def mark_failed(analysis_id: uuid.UUID, *, session_scope: SessionScope, message: str) -> None:
-    """Record a failure after retries ran out (called from the task's failure hook)."""
-    _fail(session_scope, analysis_id, message)
+def mark_failed(analysis_id: uuid.UUID, *, session_scope: SessionScope, message: str, kind: FailureKind) -> None:
+    """Record the end of an analysis whose task failed (called from the task's failure hook)."""
+    _fail(session_scope, analysis_id, message, kind)
+
+
+def mark_retrying(analysis_id: uuid.UUID, *, session_scope: SessionScope, message: str) -> None:
+    """Record that an attempt met an outage and the task will run again (called from the task's retry hook)."""
+    with session_scope() as session:
+        analysis_run_service.retrying(session, analysis_id=analysis_id, message=message)

@@ -10,6 +10,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db import Base, CreatedMixin, IdMixin
 
 ANALYSIS_STATUSES = ("queued", "running", "succeeded", "failed")
+# Why a failed analysis failed: an outage that outlasted the retry budget (sent again by the reaper), or the
+# input itself.
+FAILURE_KINDS = ("transient", "permanent")
 
 
 class AnalysisRun(IdMixin, CreatedMixin, Base):
@@ -18,6 +21,7 @@ class AnalysisRun(IdMixin, CreatedMixin, Base):
     __tablename__ = "track_analyses"
     __table_args__ = (
         CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name="status"),
+        CheckConstraint("failure_kind IN ('transient', 'permanent')", name="failure_kind"),
         Index(None, "track_id", "created_at"),
         Index(None, "status"),
     )
@@ -32,7 +36,11 @@ class AnalysisRun(IdMixin, CreatedMixin, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
+    failure_kind: Mapped[str | None] = mapped_column(String(16))
+    # Every attempt that started, retries through an outage included.
     attempts: Mapped[int] = mapped_column(default=0)
+    # Attempts that ended with their worker gone (killed, out of memory): bounded by task_max_retries.
+    lost_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     started_at: Mapped[datetime | None]
     completed_at: Mapped[datetime | None]
 

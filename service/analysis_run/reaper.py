@@ -10,12 +10,17 @@ A stuck analysis that has not used up its attempts goes back to ``queued`` and t
 again once the transaction commits (the task is idempotent: a rerun replaces the earlier outputs). One that
 has is marked failed, which also writes its ``analysis.failed`` outbox event.
 
+- it has ``failed`` because an outage outlasted its task's retry budget (``failure_kind = 'transient'``), over
+  ``reaper_resend_transient_after_s`` ago, and it is younger than ``reaper_resend_transient_window_s``: the
+  outage is most likely over, so it is sent again with a whole new budget. Past the window it stays failed, so
+  an analysis is never sent again forever; a permanent failure (the input itself) is never sent again.
+
 ``started_at`` doubles as the time the analysis was last handed to a worker: a worker sets it when it starts,
 and the reaper sets it when it re-queues. So a re-queued analysis is not considered again until a whole
 timeout later, and a worker that is alive but merely slow is never re-queued twice in a row within the
-timeout. ``attempts`` only counts runs that started, so a message lost over and over cannot use them up, while
-an analysis that kills its worker every time (out of memory) is failed once the reaper finds it stuck after
-``task_max_retries + 1`` attempts.
+timeout. ``lost_attempts`` only counts runs that started and never ended, so neither a message lost over and
+over nor retries through an outage use them up, while an analysis that kills its worker every time (out of
+memory) is failed once ``task_max_retries + 1`` of its attempts were lost.
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ class ReaperPolicy:
     queued_timeout_s: float
     max_attempts: int
     batch_size: int = 100
+    resend_transient_after_s: float = 15 * 60.0
+    # 0 turns the re-sending of transient failures off.
+    resend_transient_window_s: float = 24 * 3600.0
 
     @classmethod
     def from_settings(cls, cfg: Settings) -> ReaperPolicy:
@@ -56,6 +64,8 @@ class ReaperPolicy:
             queued_timeout_s=cfg.analysis_queued_timeout_s,
             max_attempts=cfg.task_max_retries + 1,
             batch_size=cfg.reaper_batch_size,
+            resend_transient_after_s=cfg.reaper_resend_transient_after_s,
+            resend_transient_window_s=cfg.reaper_resend_transient_window_s,
         )
 
 
@@ -94,6 +104,12 @@ class AnalysisReaper:
                         AnalysisRun.status == "queued",
                         handed_out_at < now - timedelta(seconds=policy.queued_timeout_s),
                     ),
+                    and_(
+                        AnalysisRun.status == "failed",
+                        AnalysisRun.failure_kind == "transient",
+                        AnalysisRun.completed_at < now - timedelta(seconds=policy.resend_transient_after_s),
+                        AnalysisRun.created_at > now - timedelta(seconds=policy.resend_transient_window_s),
+                    ),
                 )
             )
             .order_by(AnalysisRun.created_at, AnalysisRun.id)
@@ -106,10 +122,19 @@ class AnalysisReaper:
         """Re-queue or fail one batch of stuck analyses in the caller's transaction (sent once it commits)."""
         result = ReapResult()
         for run in self.claim_stuck(session, now=now, policy=policy):
-            if run.attempts >= policy.max_attempts:
-                analysis_run_service.fail(session, analysis_id=run.id, message=self._give_up_message(run, policy))
-                result.failed.append(run.id)
-                continue
+            if run.status == "failed":
+                # Failed only for an outage: its error stays readable until the next attempt starts.
+                run.completed_at = None
+                run.failure_kind = None
+            else:
+                lost = run.lost_attempts + (1 if run.status == "running" else 0)
+                if lost >= policy.max_attempts:
+                    run.lost_attempts = lost
+                    message = self._give_up_message(run, policy)
+                    analysis_run_service.fail(session, analysis_id=run.id, message=message, kind="permanent")
+                    result.failed.append(run.id)
+                    continue
+                run.lost_attempts = lost
             run.status = "queued"
             run.started_at = now
             enqueue(session, ANALYZE_TASK, str(run.id), queue=run.queue or ANALYSIS_QUEUE)
@@ -120,11 +145,11 @@ class AnalysisReaper:
     def _give_up_message(self, run: AnalysisRun, policy: ReaperPolicy) -> str:
         if run.status == "running":
             return (
-                f"the analysis did not finish after {run.attempts} attempts: each one stopped without a result "
+                f"the analysis did not finish after {run.lost_attempts} attempts: each one stopped without a result "
                 f"for over {_duration(policy.running_timeout_s)} (the worker may have crashed or run out of memory)"
             )
         return (
-            f"the analysis was given up after {run.attempts} attempts: no worker took it up again within "
+            f"the analysis was given up after {run.lost_attempts} attempts: no worker took it up again within "
             f"{_duration(policy.queued_timeout_s)}"
         )
 

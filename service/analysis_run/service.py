@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
 
 ANALYZE_TASK = "track.analyze"
+FailureKind = Literal["transient", "permanent"]
 _MAX_ERROR_CHARS = 2000
 
 
@@ -66,10 +67,18 @@ class AnalysisRunService:
         track = session.get(ReferenceTrack, run.track_id)
         if track is None:
             return None
-        if run.attempts > settings.task_max_retries:
-            # Every earlier attempt died with its worker (redelivered, never finished): a file that kills the
-            # worker would otherwise loop forever.
-            self.fail(session, analysis_id=run.id, message=f"the worker stopped during each of {run.attempts} attempts")
+        if run.status == "running":
+            # The previous attempt never ended (an attempt that meets an outage puts the analysis back to
+            # "queued"): its worker died and the broker delivered the message again.
+            run.lost_attempts += 1
+        if run.lost_attempts > settings.task_max_retries:
+            # A file that kills the worker would otherwise loop forever.
+            self.fail(
+                session,
+                analysis_id=run.id,
+                message=f"the worker stopped during each of {run.lost_attempts} attempts",
+                kind="permanent",
+            )
             return None
         run.status = "running"
         run.attempts += 1
@@ -125,6 +134,7 @@ class AnalysisRunService:
         run.analyzer_version = analyzer_version
         run.status = "succeeded"
         run.error_message = None
+        run.failure_kind = None
         run.completed_at = utcnow()
 
         track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
@@ -146,11 +156,25 @@ class AnalysisRunService:
         session.flush()
         return run
 
-    def fail(self, session: Session, *, analysis_id: uuid.UUID, message: str) -> AnalysisRun | None:
+    def retrying(self, session: Session, *, analysis_id: uuid.UUID, message: str) -> AnalysisRun | None:
+        """Record that an attempt met an outage and the analysis waits for its next one."""
+        run = analysis_run_repository.get(session, analysis_id, for_update=True)
+        if run is None or run.status != "running":
+            return None
+        run.status = "queued"
+        run.error_message = message[:_MAX_ERROR_CHARS]
+        session.flush()
+        return run
+
+    def fail(
+        self, session: Session, *, analysis_id: uuid.UUID, message: str, kind: FailureKind = "permanent"
+    ) -> AnalysisRun | None:
+        """Fail an analysis for good (``permanent``) or until the reaper sends it again (``transient``)."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
         if run is None or run.status == "succeeded":
             return None
         run.status = "failed"
+        run.failure_kind = kind
         run.error_message = message[:_MAX_ERROR_CHARS]
         run.completed_at = utcnow()
         outbox_service.add(

@@ -532,6 +532,10 @@ class LibraryImportService:
         log.info("library.import.finished", extra={"import_id": str(run.import_id), "status": record.status})
         return record
 
+    def give_up(self, import_id: uuid.UUID, *, session_scope: SessionScope, message: str) -> LibraryImport | None:
+        """Fail an import whose task stopped for good (its failure hook); files already imported stay."""
+        return self._fail(session_scope, import_id, message)
+
     def _fail(self, session_scope: SessionScope, import_id: uuid.UUID, message: str) -> LibraryImport | None:
         with session_scope() as session:
             record = library_import_repository.get(session, import_id, for_update=True)

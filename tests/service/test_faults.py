@@ -69,3 +69,29 @@ def test_cause_is_followed() -> None:
     outer.__cause__ = EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
     # then the outage shows through
     assert is_transient(outer) is True
+
+
+def test_a_download_cut_off_on_every_try_is_transient() -> None:
+    # given: boto3's error for a download whose every try broke off mid-stream, raised while handling
+    # s3transfer's own, which holds the network error of the last try
+    from boto3.exceptions import RetriesExceededError
+    from botocore.exceptions import ResponseStreamingError
+    from s3transfer.exceptions import RetriesExceededError as TransferRetriesExceededError
+
+    last = ResponseStreamingError(error=ConnectionResetError(errno.ECONNRESET, "reset"))
+    try:
+        try:
+            raise TransferRetriesExceededError(last)
+        except TransferRetriesExceededError as inner:
+            raise RetriesExceededError(inner.last_exception)  # noqa: B904 (boto3 raises it this way)
+    except RetriesExceededError as exc:
+        outer = exc
+    # then
+    assert is_transient_storage(outer) is True
+    assert is_transient(outer) is True
+
+
+def test_a_permanent_error_is_not_made_transient_by_an_unrelated_attribute() -> None:
+    exc = ValueError("bad")
+    exc.last_exception = "not an exception"  # type: ignore[attr-defined]
+    assert is_transient(exc) is False

@@ -170,11 +170,12 @@ def test_an_analysis_whose_worker_keeps_dying_fails_instead_of_looping(
     scope: Callable[[], AbstractContextManager[Session]],
     tmp_path: Path,
 ) -> None:
-    # given: every attempt so far was redelivered after its worker died mid-analysis
+    # given: every attempt so far was redelivered after its worker died mid-analysis; the last one is still
+    # marked running, so the next start counts its loss too
     track = uploaded(client, alice, track_file)
     row = session.get(AnalysisRun, uuid.UUID(track["analysis"]["id"]))
     assert row is not None
-    row.status, row.attempts = "running", settings.task_max_retries + 1
+    row.status, row.attempts, row.lost_attempts = "running", 9, settings.task_max_retries
     session.commit()
     # when: the message comes back once more
     state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
@@ -184,6 +185,41 @@ def test_an_analysis_whose_worker_keeps_dying_fails_instead_of_looping(
     assert analysis["status"] == "failed"
     assert analysis["error_message"] == f"the worker stopped during each of {settings.task_max_retries + 1} attempts"
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
+    session.expire_all()
+    failed = session.get(AnalysisRun, row.id)
+    assert failed is not None
+    assert (failed.failure_kind, failed.lost_attempts, failed.attempts) == ("permanent", 6, 9)
+
+
+def test_attempts_retried_through_an_outage_do_not_count_as_lost_workers(
+    client: TestClient,
+    alice: Account,
+    track_file: Path,
+    local_storage: LocalStorage,
+    session: Session,
+    scope: Callable[[], AbstractContextManager[Session]],
+    tmp_path: Path,
+) -> None:
+    # given: many attempts, each of which met an outage and put the analysis back in the queue
+    track = uploaded(client, alice, track_file)
+    row = session.get(AnalysisRun, uuid.UUID(track["analysis"]["id"]))
+    assert row is not None
+    row.status, row.attempts, row.error_message = "queued", 3 * (settings.task_max_retries + 1), "outage"
+    session.commit()
+    # when: the outage is over
+    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    # then
+    assert state == "succeeded"
+    session.expire_all()
+    done = session.get(AnalysisRun, row.id)
+    assert done is not None
+    assert (done.status, done.attempts, done.lost_attempts, done.error_message, done.failure_kind) == (
+        "succeeded",
+        3 * (settings.task_max_retries + 1) + 1,
+        0,
+        None,
+        None,
+    )
 
 
 def test_undecodable_original_fails_with_a_readable_message(
@@ -210,6 +246,9 @@ def test_undecodable_original_fails_with_a_readable_message(
     assert outputs(session, analysis["id"]) == (0, 0, 0)
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
     assert not local_storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
+    assert session.scalar(select(AnalysisRun.failure_kind).where(AnalysisRun.id == uuid.UUID(analysis["id"]))) == (
+        "permanent"
+    )
 
 
 def test_missing_original_fails(
@@ -217,6 +256,7 @@ def test_missing_original_fails(
     alice: Account,
     track_file: Path,
     local_storage: LocalStorage,
+    session: Session,
     scope: Callable[[], AbstractContextManager[Session]],
     tmp_path: Path,
 ) -> None:
@@ -229,6 +269,9 @@ def test_missing_original_fails(
     assert state == "failed"
     analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
     assert analysis["error_message"] == "the original audio file is missing from storage"
+    row = session.get(AnalysisRun, uuid.UUID(analysis["id"]))
+    assert row is not None
+    assert (row.failure_kind, row.attempts) == ("permanent", 1)
 
 
 def test_track_deleted_during_analysis_leaves_no_waveform(

@@ -26,7 +26,7 @@ from service.cli import _worker_argv, migrate
 from service.config import Settings, settings
 from service.db import build_engine, commit, rollback, session_scope, utcnow
 from service.outbox.models import OutboxEvent
-from service.queue import MAINTENANCE_QUEUE, REAP_TASK, RELAY_TASK, beat_schedule
+from service.queue import MAINTENANCE_QUEUE, REAP_TASK, RELAY_TASK, SWEEP_TASK, beat_schedule
 from service.track.models import ReferenceTrack
 from service.user.models import User
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
@@ -93,7 +93,10 @@ def make_run(
     created_at: datetime,
     started_at: datetime | None = None,
     attempts: int = 0,
+    lost_attempts: int = 0,
     queue: str = "analysis",
+    failure_kind: str | None = None,
+    completed_at: datetime | None = None,
 ) -> uuid.UUID:
     with scope() as s:
         run = AnalysisRun(
@@ -103,8 +106,11 @@ def make_run(
             queue=queue,
             parameters={},
             attempts=attempts,
+            lost_attempts=lost_attempts,
             created_at=created_at,
             started_at=started_at,
+            failure_kind=failure_kind,
+            completed_at=completed_at,
         )
         s.add(run)
     return run.id
@@ -226,10 +232,17 @@ def test_a_requeued_analysis_is_not_requeued_again_within_the_timeout(
 def test_an_analysis_out_of_attempts_is_failed_with_a_message_and_an_event(
     scope: Scope, session: Session, now: datetime, status: str, age: timedelta, message: str
 ) -> None:
-    # given: the last attempt the settings allow (1 + task_max_retries) was lost too
+    # given: the last attempt the settings allow (1 + task_max_retries) was lost too (a running one is found
+    # lost now; a queued one was counted when the reaper last re-queued it)
     track = make_track(scope)
     analysis_id = make_run(
-        scope, track, status=status, created_at=now - timedelta(days=1), started_at=now - age, attempts=6
+        scope,
+        track,
+        status=status,
+        created_at=now - timedelta(days=1),
+        started_at=now - age,
+        attempts=6,
+        lost_attempts=5 if status == "running" else 6,
     )
     before = sent_analysis_ids()
     # when
@@ -240,7 +253,8 @@ def test_an_analysis_out_of_attempts_is_failed_with_a_message_and_an_event(
     session.expire_all()
     run = session.get(AnalysisRun, analysis_id)
     assert run is not None
-    assert (run.status, run.attempts, run.error_message) == ("failed", 6, message)
+    assert (run.status, run.attempts, run.lost_attempts, run.error_message) == ("failed", 6, 6, message)
+    assert run.failure_kind == "permanent"
     assert run.completed_at is not None
     events = [(e.topic, e.payload) for e in session.scalars(select(OutboxEvent))]
     assert events == [
@@ -331,7 +345,7 @@ def test_two_reapers_on_postgresql_take_each_analysis_once(pg_factory: sessionma
     assert statuses == {"queued"}
 
 
-def test_beat_sends_both_jobs_to_the_maintenance_queue_and_their_ticks_expire() -> None:
+def test_beat_sends_every_job_to_the_maintenance_queue_and_their_ticks_expire() -> None:
     # given
     cfg = Settings(_env_file=None, webhook_url="http://hooks.example/reftrack")
     # when
@@ -340,12 +354,17 @@ def test_beat_sends_both_jobs_to_the_maintenance_queue_and_their_ticks_expire() 
     assert schedule == {
         REAP_TASK: {"task": REAP_TASK, "schedule": 60.0, "options": {"queue": MAINTENANCE_QUEUE, "expires": 60.0}},
         RELAY_TASK: {"task": RELAY_TASK, "schedule": 5.0, "options": {"queue": MAINTENANCE_QUEUE, "expires": 60.0}},
+        SWEEP_TASK: {
+            "task": SWEEP_TASK,
+            "schedule": 3600.0,
+            "options": {"queue": MAINTENANCE_QUEUE, "expires": 3600.0},
+        },
     }
 
 
 def test_relay_is_not_scheduled_without_a_destination_and_intervals_of_zero_turn_jobs_off() -> None:
-    assert set(beat_schedule(Settings(_env_file=None))) == {REAP_TASK}
-    assert beat_schedule(Settings(_env_file=None, reaper_interval_s=0)) == {}
+    assert set(beat_schedule(Settings(_env_file=None))) == {REAP_TASK, SWEEP_TASK}
+    assert beat_schedule(Settings(_env_file=None, reaper_interval_s=0, tmp_sweep_interval_s=0)) == {}
 
 
 def test_workers_consume_the_maintenance_queue_and_register_the_jobs() -> None:
@@ -353,7 +372,7 @@ def test_workers_consume_the_maintenance_queue_and_register_the_jobs() -> None:
 
     app.loader.import_default_modules()
     assert "--queues=maintenance,analysis,analysis.bulk" in _worker_argv()
-    assert {REAP_TASK, RELAY_TASK} <= set(app.tasks)
+    assert {REAP_TASK, RELAY_TASK, SWEEP_TASK} <= set(app.tasks)
 
 
 def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -387,4 +406,131 @@ def test_reap_command_reaps_once_in_the_foreground(tmp_path: Path) -> None:
         assert s.scalar(select(AnalysisRun.status).where(AnalysisRun.id == analysis_id)) == "queued"
     messages = [json.loads(m.read_text()) for m in (data_dir / "queue").glob("*.msg")]
     assert [json.loads(base64.b64decode(m["body"]))[0] for m in messages] == [[str(analysis_id)]]
+    engine.dispose()
+
+
+def test_an_analysis_retried_through_an_outage_is_not_out_of_attempts(
+    scope: Scope, session: Session, now: datetime
+) -> None:
+    # given: a running analysis whose worker was lost after many attempts that each met an outage
+    track = make_track(scope)
+    analysis_id = make_run(
+        scope,
+        track,
+        status="running",
+        created_at=now - timedelta(hours=2),
+        started_at=now - timedelta(seconds=TIMEOUT_S + 1),
+        attempts=40,
+    )
+    before = sent_analysis_ids()
+    # when
+    result = reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now)
+    # then: one lost attempt of six, so it is sent again
+    assert (result.requeued, result.failed) == ([analysis_id], [])
+    assert sent_since(before) == Counter({str(analysis_id): 1})
+    session.expire_all()
+    run = session.get(AnalysisRun, analysis_id)
+    assert run is not None
+    assert (run.status, run.attempts, run.lost_attempts) == ("queued", 40, 1)
+
+
+RESEND_AFTER_S = 15 * 60
+RESEND_WINDOW_S = 24 * 3600
+
+
+def test_analyses_failed_by_an_outage_are_sent_again_once_and_permanent_failures_never(
+    scope: Scope, session: Session, now: datetime
+) -> None:
+    # given
+    track = make_track(scope)
+
+    def failed(kind: str | None, *, age: timedelta, failed_ago: timedelta) -> uuid.UUID:
+        return make_run(
+            scope,
+            track,
+            status="failed",
+            created_at=now - age,
+            started_at=now - failed_ago - timedelta(minutes=1),
+            completed_at=now - failed_ago,
+            attempts=45,
+            failure_kind=kind,
+            queue="analysis.bulk",
+        )
+
+    due = failed("transient", age=timedelta(hours=2), failed_ago=timedelta(seconds=RESEND_AFTER_S + 1))
+    just_failed = failed("transient", age=timedelta(hours=2), failed_ago=timedelta(seconds=RESEND_AFTER_S - 120))
+    too_old = failed("transient", age=timedelta(seconds=RESEND_WINDOW_S + 1), failed_ago=timedelta(hours=3))
+    permanent = failed("permanent", age=timedelta(hours=2), failed_ago=timedelta(hours=1))
+    before_kinds = failed(None, age=timedelta(hours=2), failed_ago=timedelta(hours=1))
+    with scope() as s:
+        s.execute(
+            AnalysisRun.__table__.update()
+            .where(AnalysisRun.id == due)
+            .values(error_message="analysis gave up after 45 attempts over 45 min of an outage")
+        )
+    before = sent_analysis_ids()
+    # when: the reaper runs, and again a minute later
+    first = reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now)
+    second = reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now + timedelta(minutes=1))
+    # then: only the due transient failure is sent, once, on its own queue, with a fresh start
+    assert (first.requeued, first.failed) == ([due], [])
+    assert (second.requeued, second.failed) == ([], [])
+    assert sent_since(before) == Counter({str(due): 1})
+    session.expire_all()
+    rows = {run.id: run for run in session.scalars(select(AnalysisRun))}
+    assert (rows[due].status, rows[due].failure_kind, rows[due].completed_at, as_utc(rows[due].started_at)) == (
+        "queued",
+        None,
+        None,
+        now,
+    )
+    assert rows[due].error_message == "analysis gave up after 45 attempts over 45 min of an outage"
+    assert [(rows[i].status, rows[i].failure_kind) for i in (just_failed, too_old, permanent, before_kinds)] == [
+        ("failed", "transient"),
+        ("failed", "transient"),
+        ("failed", "permanent"),
+        ("failed", None),
+    ]
+    assert list(session.scalars(select(OutboxEvent))) == []
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def cli_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """An embedded data directory and the database URL the command uses: its SQLite file, or PostgreSQL."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if request.param == "sqlite":
+        url = f"sqlite:///{data_dir / 'reftrack.db'}"
+        migrate(url)
+        yield data_dir, url
+        return
+    skip_without_postgres()
+    url = create_postgres_database()
+    migrate(url)
+    try:
+        yield data_dir, url
+    finally:
+        drop_postgres_database(url)
+
+
+def test_reap_command_fails_and_requeues_with_every_model_loaded(cli_database: tuple[Path, str]) -> None:
+    # given: one analysis whose worker was lost twice an hour ago and one lost for the sixth time: failing it
+    # writes an outbox event, and that flush needs the users table the command never imported itself
+    data_dir, url = cli_database
+    engine = build_engine(url)
+    scope: Scope = lambda: session_scope(sessionmaker(bind=engine, expire_on_commit=False))  # noqa: E731
+    track = make_track(scope)
+    long_ago = utcnow() - timedelta(hours=2)
+    requeued = make_run(scope, track, status="running", created_at=long_ago, started_at=long_ago, lost_attempts=1)
+    failed = make_run(scope, track, status="running", created_at=long_ago, started_at=long_ago, lost_attempts=5)
+    env = {} if url.startswith("sqlite") else {"REFTRACK_DATABASE_URL": url}
+    # when
+    result = run_cli("maintenance", "reap", data_dir=data_dir, env=env)
+    # then
+    assert (result.returncode, result.stdout) == (0, "analyses re-queued: 1, failed: 1\n"), result.stderr
+    with scope() as s:
+        rows = {r.id: (r.status, r.lost_attempts, r.failure_kind) for r in s.scalars(select(AnalysisRun))}
+        topics = list(s.scalars(select(OutboxEvent.topic)))
+    assert rows == {requeued: ("queued", 2, None), failed: ("failed", 6, "permanent")}
+    assert topics == ["analysis.failed"]
     engine.dispose()
