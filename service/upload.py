@@ -23,6 +23,7 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.concurrency import run_in_threadpool
 
 from service.errors import BadRequest, InvalidInput
+from service.tempfiles import spool_hashed
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -49,21 +50,8 @@ class StreamedUpload:
     @classmethod
     def from_fileobj(cls, source: IO[bytes], *, filename: str, tmp_dir: Path) -> StreamedUpload:
         """Spool a local file object the same way, for callers that are not HTTP requests."""
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        target = tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="upload-")
-        try:
-            digest = hashlib.sha256()
-            size = 0
-            while chunk := source.read(_WRITE_BATCH):
-                digest.update(chunk)
-                target.write(chunk)
-                size += len(chunk)
-            target.flush()
-            target.seek(0)
-        except BaseException:
-            target.close()
-            raise
-        return cls(file=target, filename=filename, sha256=digest.hexdigest(), size=size)
+        spooled = spool_hashed(source, tmp_dir=tmp_dir, prefix="upload-")
+        return cls(file=spooled.file, filename=filename, sha256=spooled.sha256, size=spooled.size)
 
 
 @dataclass

@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any
 
 from service.config import S3_BUCKET_NAME, Settings
 from service.errors import InvalidInput
+from service.tempfiles import Readable, spool_hashed
 
 if TYPE_CHECKING:
     from service.storage import S3Storage, Storage
@@ -149,26 +149,12 @@ class FolderSource:
             storage.put(key, fh, content_type=content_type)
 
 
-class _Readable(Protocol):
-    def read(self, size: int, /) -> bytes: ...
-
-
-def _spool(file: SourceFile, body: _Readable, *, tmp_dir: Path) -> Fetched:
+def _spool(file: SourceFile, body: Readable, *, tmp_dir: Path) -> Fetched:
     """Stream ``body`` once into a temporary file, hashing it on the way (the decoder needs a file)."""
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    spool = tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="import-")
-    try:
-        digest = hashlib.sha256()
-        size = 0
-        while chunk := body.read(_HASH_CHUNK):
-            digest.update(chunk)
-            spool.write(chunk)
-            size += len(chunk)
-        spool.flush()
-    except BaseException:
-        spool.close()
-        raise
-    return Fetched(file=file, path=Path(spool.name), sha256=digest.hexdigest(), size=size, spool=spool)
+    spooled = spool_hashed(body, tmp_dir=tmp_dir, prefix="import-")
+    return Fetched(
+        file=file, path=Path(spooled.file.name), sha256=spooled.sha256, size=spooled.size, spool=spooled.file
+    )
 
 
 @dataclass(frozen=True, slots=True)

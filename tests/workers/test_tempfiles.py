@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from service.tempfiles import sweep_stale_temp_files
-from tests.workers.test_reaper import ROOT
+import pytest
+
+from service.tempfiles import spool_hashed, sweep_stale_temp_files
+from tests.workers.test_reaper import run_cli
 
 MAX_AGE_S = 6 * 3600.0
 
@@ -48,6 +50,48 @@ def test_only_stale_temporary_files_are_removed(tmp_path: Path) -> None:
     ]
 
 
+def test_a_spooled_copy_holds_the_stream_with_its_hash_and_is_removed_on_close(tmp_path: Path) -> None:
+    # given: a stream longer than one read
+    data = bytes(range(256)) * 5000
+    tmp = tmp_path / "tmp"
+    # when
+    spooled = spool_hashed(io.BytesIO(data), tmp_dir=tmp, prefix="import-")
+    # then
+    name = Path(spooled.file.name)
+    assert (name.parent, name.name.startswith("import-")) == (tmp, True)
+    assert (spooled.sha256, spooled.size) == (hashlib.sha256(data).hexdigest(), 1_280_000)
+    assert spooled.file.read() == data
+    spooled.file.close()
+    assert list(tmp.iterdir()) == []
+
+
+class _BreaksAfterOneChunk:
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self, size: int, /) -> bytes:
+        self.reads += 1
+        if self.reads > 1:
+            raise ConnectionResetError("peer went away")
+        return b"x" * size
+
+
+def test_a_stream_that_fails_midway_leaves_no_spool_behind(tmp_path: Path) -> None:
+    # when
+    with pytest.raises(ConnectionResetError, match="peer went away"):
+        spool_hashed(_BreaksAfterOneChunk(), tmp_dir=tmp_path, prefix="upload-")
+    # then
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_spool_prefix_the_sweep_does_not_know_is_refused(tmp_path: Path) -> None:
+    # when
+    with pytest.raises(ValueError, match="'scratch-' is not one of"):
+        spool_hashed(io.BytesIO(b"abc"), tmp_dir=tmp_path, prefix="scratch-")
+    # then
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_folder_is_nothing_to_sweep(tmp_path: Path) -> None:
     result = sweep_stale_temp_files(tmp_path / "never-created", max_age_s=MAX_AGE_S)
     assert (result.removed, result.kept, result.freed_bytes) == ([], 0, 0)
@@ -60,18 +104,8 @@ def test_sweep_command_removes_stale_files_in_the_data_directory(tmp_path: Path)
     tmp.mkdir(parents=True)
     write(tmp / "analysis-left-by-a-killed-worker.wav", 4096, age_s=3600)
     write(tmp / "upload-being-received", 512, age_s=1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REFTRACK_")}
-    env.update({"REFTRACK_DATA_DIR": str(data_dir), "REFTRACK_TMP_MAX_AGE_S": "600"})
     # when
-    done = subprocess.run(
-        [sys.executable, "-m", "service.cli", "maintenance", "sweep"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli("maintenance", "sweep", data_dir=data_dir, env={"REFTRACK_TMP_MAX_AGE_S": "600"})
     # then
     assert (done.returncode, done.stdout) == (0, "temporary files removed: 1 (4096 bytes), kept: 1\n"), done.stderr
     assert [p.name for p in tmp.iterdir()] == ["upload-being-received"]
