@@ -220,6 +220,20 @@ def _accepted(
     return Case(name=name, build=build, status=202, analysis="succeeded", filename=filename, content_type=content_type)
 
 
+def _bad_form(
+    name: str,
+    build: Callable[[], bytes],
+    detail: str,
+    *,
+    status: int = 400,
+    field: str | None = None,
+    body_type: str = FORM,
+) -> Case:
+    """A request body sent as it is: a malformed form (400) or a form with a text field it refuses (422)."""
+    error = {400: "BadRequest", 422: "InvalidInput"}[status]
+    return Case(name=name, build=build, status=status, error=error, detail=detail, field=field, raw_body_type=body_type)
+
+
 CASES: list[Case] = [
     # -- WAV: controls, edges the analysis must survive, and headers that lie
     _accepted("wav_valid_pcm16", lambda: _encoded("wav")),
@@ -390,135 +404,96 @@ CASES: list[Case] = [
     _refused("random_bytes", lambda: _rng_bytes(50_000), UNSUPPORTED[1], status=415),
     _refused("nul_bytes", lambda: b"\0" * 65_536, UNSUPPORTED[1], status=415),
     # -- the multipart body itself
-    Case(
+    _bad_form(
         "multipart_without_closing_boundary",
         lambda: multipart([_file_part(_wav(_mono(1.0)))], closed=False),
-        400,
-        "BadRequest",
         "ends before the closing boundary",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "file_part_without_filename_small",
         lambda: multipart([('name="file"', b"RIFF....WAVE")]),
-        400,
-        "BadRequest",
         "the 'file' part has no file name",
         field="file",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "file_part_without_filename_64k",
         lambda: multipart([('name="file"', _wav(_mono(2.0)))]),
-        400,
-        "BadRequest",
         "the 'file' part has no file name",
         field="file",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "text_field_over_64k",
         lambda: multipart([('name="title"', b"t" * 70_000), _file_part(_wav(_mono(1.0)))]),
-        400,
-        "BadRequest",
         "form field 'title' exceeds the 64 KiB limit of a text field",
         field="title",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "nul_in_title",
         lambda: multipart([('name="title"', b"A\0B"), _file_part(_wav(_mono(1.0)))]),
-        422,
-        "InvalidInput",
         "title: must not contain NUL characters",
+        status=422,
         field="title",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "nul_in_artist_after_file",
         lambda: multipart([_file_part(_wav(_mono(1.0))), ('name="artist"', b"\0")]),
-        422,
-        "InvalidInput",
         "artist: must not contain NUL characters",
+        status=422,
         field="artist",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "nul_in_genre",
         lambda: multipart([('name="genre"', b"house\0"), _file_part(_wav(_mono(1.0)))]),
-        422,
-        "InvalidInput",
         "genre: must not contain NUL characters",
+        status=422,
         field="genre",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "nul_in_file_name",
         lambda: multipart([_file_part(_wav(_mono(1.0)), filename="a\0b.wav")]),
-        422,
-        "InvalidInput",
         "file: the file name must not contain NUL characters",
+        status=422,
         field="file",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "part_header_over_4k",
         lambda: multipart([_file_part(_wav(_mono(1.0)), filename="x" * 20_000 + ".wav")]),
-        400,
-        "BadRequest",
         "malformed multipart body: Maximum header size exceeded",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "no_file_part",
         lambda: multipart([('name="title"', b"only a title")]),
-        400,
-        "BadRequest",
         "no 'file' part in the upload",
         field="file",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "two_file_parts",
         lambda: multipart([_file_part(_wav(_mono(1.0))), _file_part(_encoded("wav"))]),
-        400,
-        "BadRequest",
         "send exactly one file per upload",
         field="file",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "file_under_another_name",
         lambda: multipart([('name="audio"; filename="a.wav"', _wav(_mono(1.0)))]),
-        400,
-        "BadRequest",
         "unexpected file field 'audio'",
         field="audio",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "boundary_mismatch",
         lambda: b"--something-else\r\n" + _rng_bytes(2000),
-        400,
-        "BadRequest",
         "malformed multipart body: a part does not begin with the boundary given in the Content-Type header",
-        raw_body_type=FORM,
     ),
-    Case(
+    _bad_form(
         "multipart_without_boundary_parameter",
         lambda: multipart([_file_part(_wav(_mono(1.0)))]),
-        400,
-        "BadRequest",
         "multipart/form-data",
-        raw_body_type="multipart/form-data",
+        body_type="multipart/form-data",
     ),
-    Case(
+    _bad_form(
         "json_instead_of_multipart",
         lambda: b'{"file": "song.wav"}',
-        400,
-        "BadRequest",
         "multipart/form-data",
-        raw_body_type="application/json",
+        body_type="application/json",
     ),
-    Case("empty_body", lambda: b"", 400, "BadRequest", "ends before the closing boundary", raw_body_type=FORM),
+    _bad_form("empty_body", lambda: b"", "ends before the closing boundary"),
 ]

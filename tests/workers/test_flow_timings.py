@@ -5,19 +5,15 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from service.analysis_run.flows import run_analysis
 from service.analysis_run.models import AnalysisRun
-from service.storage import LocalStorage
-from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
+from tests.fixtures.database import reloaded
+from tests.workers.flow import Flow
 
 PHASES = {"download", "decode", "analyse", "store", "database"}
 # started_at is stamped before the first phase begins and completed_at just before the final flush of the
@@ -31,35 +27,18 @@ def track_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_audio(tmp_path_factory.mktemp("timings") / "loop.flac", samples, 44100, "flac")
 
 
-def uploaded_analysis_id(client: TestClient, account: Account, path: Path) -> uuid.UUID:
-    with path.open("rb") as fh:
-        response = client.post("/v1/tracks", headers=account.headers, files={"file": (path.name, fh)})
-    assert response.status_code == 202, response.text
-    return uuid.UUID(response.json()["analysis"]["id"])
-
-
-def test_a_finished_analysis_records_each_phase_and_its_worker(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_a_finished_analysis_records_each_phase_and_its_worker(flow: Flow, track_file: Path, session: Session) -> None:
     # given: an uploaded track whose analysis was queued with a parameter of its own
-    analysis_id = uploaded_analysis_id(client, alice, track_file)
+    analysis_id = uuid.UUID(flow.upload(track_file)["analysis"]["id"])
     row = session.get(AnalysisRun, analysis_id)
     assert row is not None
     row.parameters = {"requested_by": "import"}
     session.commit()
     # when
-    state = run_analysis(analysis_id, session_scope=scope, storage=local_storage, tmp_dir=tmp_path / "work")
+    state = flow.run(analysis_id)
     # then: every phase took some time, and together no longer than the analysis itself
     assert state == "succeeded"
-    session.expire_all()
-    row = session.get(AnalysisRun, analysis_id)
-    assert row is not None
+    row = reloaded(session, AnalysisRun, analysis_id)
     assert row.started_at is not None
     assert row.completed_at is not None
     assert set(row.parameters) == {"requested_by", "timings_s", "worker"}
@@ -72,55 +51,33 @@ def test_a_finished_analysis_records_each_phase_and_its_worker(
     assert sum(timings.values()) <= elapsed + FLUSH_TOLERANCE_S, (timings, elapsed)
 
 
-def test_a_rerun_replaces_the_timings_of_the_earlier_attempt(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_a_rerun_replaces_the_timings_of_the_earlier_attempt(flow: Flow, track_file: Path, session: Session) -> None:
     # given: a finished analysis whose worker died after writing, so its message comes back
-    analysis_id = uploaded_analysis_id(client, alice, track_file)
-    assert run_analysis(analysis_id, session_scope=scope, storage=local_storage, tmp_dir=tmp_path) == "succeeded"
-    session.expire_all()
-    row = session.get(AnalysisRun, analysis_id)
-    assert row is not None
+    analysis_id = uuid.UUID(flow.upload(track_file)["analysis"]["id"])
+    assert flow.run(analysis_id) == "succeeded"
+    row = reloaded(session, AnalysisRun, analysis_id)
     first = row.parameters["timings_s"]
     row.status = "running"
     session.commit()
     # when
-    state = run_analysis(analysis_id, session_scope=scope, storage=local_storage, tmp_dir=tmp_path)
+    state = flow.run(analysis_id)
     # then: one set of timings, the second attempt's
     assert state == "succeeded"
-    session.expire_all()
-    row = session.get(AnalysisRun, analysis_id)
-    assert row is not None
+    row = reloaded(session, AnalysisRun, analysis_id)
     assert set(row.parameters) == {"timings_s", "worker"}
     assert set(row.parameters["timings_s"]) == PHASES
     assert row.parameters["timings_s"] != first
 
 
-def test_a_failed_analysis_records_no_timings(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_a_failed_analysis_records_no_timings(flow: Flow, track_file: Path, session: Session) -> None:
     # given: the original is gone from storage
-    analysis_id = uploaded_analysis_id(client, alice, track_file)
+    analysis_id = uuid.UUID(flow.upload(track_file)["analysis"]["id"])
     row = session.get(AnalysisRun, analysis_id)
     assert row is not None
-    local_storage.delete(f"tracks/{alice.user.id}/{row.track_id}/original.flac")
+    flow.storage.delete(f"tracks/{flow.account.user.id}/{row.track_id}/original.flac")
     # when
-    state = run_analysis(analysis_id, session_scope=scope, storage=local_storage, tmp_dir=tmp_path)
+    state = flow.run(analysis_id)
     # then
     assert state == "failed"
-    session.expire_all()
-    row = session.get(AnalysisRun, analysis_id)
-    assert row is not None
+    row = reloaded(session, AnalysisRun, analysis_id)
     assert row.parameters == {}

@@ -5,16 +5,14 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from analysis import ANALYZER_VERSION
-from service.analysis_run.flows import run_analysis
 from service.analysis_run.frames import decode_chunk
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
 from service.config import settings
@@ -22,8 +20,10 @@ from service.db import session_scope
 from service.outbox.models import OutboxEvent
 from service.storage import LocalStorage, waveform_key
 from service.track.models import ReferenceTrack
-from tests.fixtures.app import Account
+from tests.fixtures.app import make_client
 from tests.fixtures.audio import click_track, write_audio
+from tests.fixtures.database import reloaded
+from tests.workers.flow import Flow
 
 SECONDS = 12.0
 
@@ -32,19 +32,6 @@ SECONDS = 12.0
 def track_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     samples = click_track(bpm=120, seconds=SECONDS, sr=44100, key="A minor")
     return write_audio(tmp_path_factory.mktemp("flow") / "loop.wav", samples, 44100, "wav")
-
-
-def uploaded(client: TestClient, account: Account, path: Path) -> dict:
-    with path.open("rb") as fh:
-        response = client.post("/v1/tracks", headers=account.headers, files={"file": (path.name, fh)})
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def run(
-    analysis_id: str, scope: Callable[[], AbstractContextManager[Session]], storage: LocalStorage, tmp_path: Path
-) -> str:
-    return run_analysis(uuid.UUID(analysis_id), session_scope=scope, storage=storage, tmp_dir=tmp_path / "work")
 
 
 def outputs(session: Session, analysis_id: str) -> tuple[int, int, int]:
@@ -60,23 +47,15 @@ def outputs(session: Session, analysis_id: str) -> tuple[int, int, int]:
     return manifests, chunks, events
 
 
-def test_analysis_writes_results_frames_events_and_waveform(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_analysis_writes_results_frames_events_and_waveform(flow: Flow, track_file: Path, session: Session) -> None:
     # given
-    track = uploaded(client, alice, track_file)
+    track = flow.upload(track_file)
     analysis_id = track["analysis"]["id"]
     # when
-    state = run(analysis_id, scope, local_storage, tmp_path)
+    state = flow.run(analysis_id)
     # then: the analysis and the track carry the results
     assert state == "succeeded"
-    analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
+    analysis = flow.analysis(track)
     assert analysis["status"] == "succeeded"
     assert analysis["attempts"] == 1
     assert analysis["analyzer_version"] == ANALYZER_VERSION
@@ -85,7 +64,7 @@ def test_analysis_writes_results_frames_events_and_waveform(
     assert analysis["results"]["key"] == "A minor"
     assert analysis["results"]["source"]["format"] == "wav"
     assert analysis["results"]["source"]["bit_depth"] == 16
-    row = client.get(f"/v1/tracks/{track['id']}", headers=alice.headers).json()
+    row = flow.client.get(f"/v1/tracks/{track['id']}", headers=flow.account.headers).json()
     assert row["bpm"] == pytest.approx(120, rel=0.02)
     assert row["key"] == "A minor"
     assert row["duration_seconds"] == pytest.approx(SECONDS, abs=0.01)
@@ -120,7 +99,7 @@ def test_analysis_writes_results_frames_events_and_waveform(
         )
     )
     assert len(beats) == pytest.approx(SECONDS * 2, abs=2)
-    data = local_storage.get_bytes(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
+    data = flow.storage.get_bytes(waveform_key(flow.account.user.id, track["id"], track["analysis"]["id"]))
     version, _flags, sample_rate, spp, length, channels = struct.unpack("<iIiiIi", data[:24])
     assert (version, sample_rate, channels) == (2, 44100, 2)
     assert length == pytest.approx(SECONDS * 44100 / spp, abs=1)
@@ -128,22 +107,14 @@ def test_analysis_writes_results_frames_events_and_waveform(
     assert topics == ["analysis.succeeded"]
 
 
-def test_rerun_is_idempotent(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_rerun_is_idempotent(flow: Flow, track_file: Path, session: Session) -> None:
     # given: a finished analysis
-    track = uploaded(client, alice, track_file)
+    track = flow.upload(track_file)
     analysis_id = track["analysis"]["id"]
-    assert run(analysis_id, scope, local_storage, tmp_path) == "succeeded"
+    assert flow.run(analysis_id) == "succeeded"
     first = outputs(session, analysis_id)
     # when: the same message is delivered again
-    again = run(analysis_id, scope, local_storage, tmp_path)
+    again = flow.run(analysis_id)
     # then
     assert again == "skipped"
     assert outputs(session, analysis_id) == first
@@ -153,7 +124,7 @@ def test_rerun_is_idempotent(
     assert row is not None
     row.status = "running"
     session.commit()
-    rerun = run(analysis_id, scope, local_storage, tmp_path)
+    rerun = flow.run(analysis_id)
     # then: one set of outputs, a second attempt
     assert rerun == "succeeded"
     session.expire_all()
@@ -162,57 +133,41 @@ def test_rerun_is_idempotent(
 
 
 def test_an_analysis_whose_worker_keeps_dying_fails_instead_of_looping(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
+    flow: Flow, track_file: Path, session: Session
 ) -> None:
     # given: every attempt so far was redelivered after its worker died mid-analysis; the last one is still
     # marked running, so the next start counts its loss too
-    track = uploaded(client, alice, track_file)
+    track = flow.upload(track_file)
     row = session.get(AnalysisRun, uuid.UUID(track["analysis"]["id"]))
     assert row is not None
     row.status, row.attempts, row.lost_attempts = "running", 9, settings.task_max_retries
     session.commit()
     # when: the message comes back once more
-    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    state = flow.run(track["analysis"]["id"])
     # then: it is failed with a reason, and announced
     assert state == "skipped"
-    analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
+    analysis = flow.analysis(track)
     assert analysis["status"] == "failed"
     assert analysis["error_message"] == f"the worker stopped during each of {settings.task_max_retries + 1} attempts"
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
-    session.expire_all()
-    failed = session.get(AnalysisRun, row.id)
-    assert failed is not None
+    failed = reloaded(session, AnalysisRun, row.id)
     assert (failed.failure_kind, failed.lost_attempts, failed.attempts) == ("permanent", 6, 9)
 
 
 def test_attempts_retried_through_an_outage_do_not_count_as_lost_workers(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
+    flow: Flow, track_file: Path, session: Session
 ) -> None:
     # given: many attempts, each of which met an outage and put the analysis back in the queue
-    track = uploaded(client, alice, track_file)
+    track = flow.upload(track_file)
     row = session.get(AnalysisRun, uuid.UUID(track["analysis"]["id"]))
     assert row is not None
     row.status, row.attempts, row.error_message = "queued", 3 * (settings.task_max_retries + 1), "outage"
     session.commit()
     # when: the outage is over
-    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    state = flow.run(track["analysis"]["id"])
     # then
     assert state == "succeeded"
-    session.expire_all()
-    done = session.get(AnalysisRun, row.id)
-    assert done is not None
+    done = reloaded(session, AnalysisRun, row.id)
     assert (done.status, done.attempts, done.lost_attempts, done.error_message, done.failure_kind) == (
         "succeeded",
         3 * (settings.task_max_retries + 1) + 1,
@@ -222,52 +177,36 @@ def test_attempts_retried_through_an_outage_do_not_count_as_lost_workers(
     )
 
 
-def test_undecodable_original_fails_with_a_readable_message(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_undecodable_original_fails_with_a_readable_message(flow: Flow, track_file: Path, session: Session) -> None:
     # given: the stored original was corrupted after upload
-    track = uploaded(client, alice, track_file)
-    key = f"tracks/{alice.user.id}/{track['id']}/original.wav"
-    local_storage.put_bytes(key, b"RIFF" + b"\x00" * 60)
+    track = flow.upload(track_file)
+    key = f"tracks/{flow.account.user.id}/{track['id']}/original.wav"
+    flow.storage.put_bytes(key, b"RIFF" + b"\x00" * 60)
     # when
-    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    state = flow.run(track["analysis"]["id"])
     # then
     assert state == "failed"
-    analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
+    analysis = flow.analysis(track)
     assert analysis["status"] == "failed"
     assert analysis["error_message"].startswith("could not analyse audio: ")
     assert "Traceback" not in analysis["error_message"]
     assert outputs(session, analysis["id"]) == (0, 0, 0)
     assert list(session.scalars(select(OutboxEvent.topic))) == ["analysis.failed"]
-    assert not local_storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
+    assert not flow.storage.exists(waveform_key(flow.account.user.id, track["id"], track["analysis"]["id"]))
     assert session.scalar(select(AnalysisRun.failure_kind).where(AnalysisRun.id == uuid.UUID(analysis["id"]))) == (
         "permanent"
     )
 
 
-def test_missing_original_fails(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    local_storage: LocalStorage,
-    session: Session,
-    scope: Callable[[], AbstractContextManager[Session]],
-    tmp_path: Path,
-) -> None:
+def test_missing_original_fails(flow: Flow, track_file: Path, session: Session) -> None:
     # given
-    track = uploaded(client, alice, track_file)
-    local_storage.delete(f"tracks/{alice.user.id}/{track['id']}/original.wav")
+    track = flow.upload(track_file)
+    flow.storage.delete(f"tracks/{flow.account.user.id}/{track['id']}/original.wav")
     # when
-    state = run(track["analysis"]["id"], scope, local_storage, tmp_path)
+    state = flow.run(track["analysis"]["id"])
     # then
     assert state == "failed"
-    analysis = client.get(f"/v1/tracks/{track['id']}/analysis", headers=alice.headers).json()
+    analysis = flow.analysis(track)
     assert analysis["error_message"] == "the original audio file is missing from storage"
     row = session.get(AnalysisRun, uuid.UUID(analysis["id"]))
     assert row is not None
@@ -275,13 +214,7 @@ def test_missing_original_fails(
 
 
 def test_track_deleted_during_analysis_leaves_no_waveform(
-    client: TestClient,
-    alice: Account,
-    track_file: Path,
-    tmp_path: Path,
-    session: Session,
-    session_factory: Callable[[], Session],
-    scope: Callable[[], AbstractContextManager[Session]],
+    flow: Flow, track_file: Path, tmp_path: Path, session: Session, session_factory: Callable[[], Session]
 ) -> None:
     # given: storage that deletes the track (as a user would, from the API) right after the download
     class DeletingStorage(LocalStorage):
@@ -291,13 +224,12 @@ def test_track_deleted_during_analysis_leaves_no_waveform(
                 s.execute(delete(ReferenceTrack))
 
     storage = DeletingStorage(tmp_path / "objects")
-    from tests.fixtures.app import make_client
-
     with make_client(session_factory, storage) as local_client:
-        track = uploaded(local_client, alice, track_file)
+        deleting = replace(flow, client=local_client, storage=storage)
+        track = deleting.upload(track_file)
     # when
-    state = run(track["analysis"]["id"], scope, storage, tmp_path)
+    state = deleting.run(track["analysis"]["id"])
     # then
     assert state == "skipped"
-    assert not storage.exists(waveform_key(alice.user.id, track["id"], track["analysis"]["id"]))
+    assert not storage.exists(waveform_key(flow.account.user.id, track["id"], track["analysis"]["id"]))
     assert session.scalar(select(func.count()).select_from(AnalysisRun)) == 0

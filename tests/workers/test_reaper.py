@@ -29,7 +29,7 @@ from service.outbox.models import OutboxEvent
 from service.queue import MAINTENANCE_QUEUE, REAP_TASK, RELAY_TASK, SWEEP_TASK, beat_schedule
 from service.track.models import ReferenceTrack
 from service.user.models import User
-from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
+from tests.fixtures.database import create_postgres_database, drop_postgres_database, reloaded, skip_without_postgres
 
 TIMEOUT_S = 1800
 QUEUED_TIMEOUT_S = 6 * 3600
@@ -116,6 +116,18 @@ def make_run(
     return run.id
 
 
+def make_overdue_run(scope: Scope, now: datetime, *, created_at: datetime, attempts: int) -> uuid.UUID:
+    """A new track's analysis still marked running a second past the timeout after its worker started it."""
+    return make_run(
+        scope,
+        make_track(scope),
+        status="running",
+        created_at=created_at,
+        started_at=now - timedelta(seconds=TIMEOUT_S + 1),
+        attempts=attempts,
+    )
+
+
 @pytest.fixture
 def now() -> datetime:
     return utcnow()
@@ -176,15 +188,7 @@ def test_a_requeued_analysis_is_not_requeued_again_within_the_timeout(
     scope: Scope, session: Session, now: datetime
 ) -> None:
     # given: an analysis the reaper re-queued while its worker, alive but slow, still runs it
-    track = make_track(scope)
-    analysis_id = make_run(
-        scope,
-        track,
-        status="running",
-        created_at=now - timedelta(hours=1),
-        started_at=now - timedelta(seconds=TIMEOUT_S + 1),
-        attempts=1,
-    )
+    analysis_id = make_overdue_run(scope, now, created_at=now - timedelta(hours=1), attempts=1)
     before = sent_analysis_ids()
     assert reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now).requeued == [analysis_id]
     # when: the reaper runs again, up to a queued timeout later, and nobody took the message meanwhile
@@ -201,9 +205,7 @@ def test_a_requeued_analysis_is_not_requeued_again_within_the_timeout(
         job = analysis_run_service.start(s, analysis_id=analysis_id)
     assert job is not None
     assert job.attempt == 2
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     started_at = as_utc(run.started_at)
     assert started_at is not None
     within = reap_stuck_analyses(session_scope=scope, cfg=CFG, now=started_at + timedelta(seconds=TIMEOUT_S - 1))
@@ -250,9 +252,7 @@ def test_an_analysis_out_of_attempts_is_failed_with_a_message_and_an_event(
     # then
     assert (result.requeued, result.failed) == ([], [analysis_id])
     assert sent_since(before) == Counter()
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert (run.status, run.attempts, run.lost_attempts, run.error_message) == ("failed", 6, 6, message)
     assert run.failure_kind == "permanent"
     assert run.completed_at is not None
@@ -287,9 +287,7 @@ def test_nothing_is_sent_when_the_reaping_transaction_rolls_back(
     s.close()
     # then
     assert sent_since(before) == Counter()
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert run.status == "running"
 
 
@@ -413,24 +411,14 @@ def test_an_analysis_retried_through_an_outage_is_not_out_of_attempts(
     scope: Scope, session: Session, now: datetime
 ) -> None:
     # given: a running analysis whose worker was lost after many attempts that each met an outage
-    track = make_track(scope)
-    analysis_id = make_run(
-        scope,
-        track,
-        status="running",
-        created_at=now - timedelta(hours=2),
-        started_at=now - timedelta(seconds=TIMEOUT_S + 1),
-        attempts=40,
-    )
+    analysis_id = make_overdue_run(scope, now, created_at=now - timedelta(hours=2), attempts=40)
     before = sent_analysis_ids()
     # when
     result = reap_stuck_analyses(session_scope=scope, cfg=CFG, now=now)
     # then: one lost attempt of six, so it is sent again
     assert (result.requeued, result.failed) == ([analysis_id], [])
     assert sent_since(before) == Counter({str(analysis_id): 1})
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert (run.status, run.attempts, run.lost_attempts) == ("queued", 40, 1)
 
 

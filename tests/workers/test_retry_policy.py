@@ -24,6 +24,7 @@ from service.config import Settings
 from service.library_import.models import LibraryImport
 from service.library_import.service import ImportBusy
 from service.outbox.models import OutboxEvent
+from tests.fixtures.database import reloaded
 from tests.workers.test_reaper import make_run, make_track
 from workers.base import AnalysisTask, ReftrackTask, RetryPolicy
 from workers.tasks import ImportTask, analyze_track, import_library
@@ -182,9 +183,7 @@ def test_an_analysis_records_retries_and_how_it_failed(scope: Scope, session: Se
         assert analysis_run_service.start(s, analysis_id=analysis_id) is not None
     # when: an attempt meets an outage
     mark_retrying(analysis_id, session_scope=scope, message="attempt 1 met an outage and will be retried: X")
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     # then: it waits in the queue, with the reason readable
     assert (run.status, run.attempts, run.lost_attempts, run.error_message) == (
         "queued",
@@ -197,9 +196,7 @@ def test_an_analysis_records_retries_and_how_it_failed(scope: Scope, session: Se
         assert analysis_run_service.start(s, analysis_id=analysis_id) is not None
     mark_failed(analysis_id, session_scope=scope, message="analysis gave up", kind="transient")
     # then
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert (run.status, run.attempts, run.lost_attempts, run.failure_kind, run.error_message) == (
         "failed",
         2,
@@ -244,9 +241,7 @@ def test_an_import_that_stops_for_good_is_failed_with_the_reason(scope: Scope, s
         transient=True,
     )
     # then
-    session.expire_all()
-    record = session.get(LibraryImport, import_id)
-    assert record is not None
+    record = reloaded(session, LibraryImport, import_id)
     assert (record.status, record.error_message) == (
         "failed",
         "the import stopped: gave up after 49 attempts over 44 min of an outage; import the source again to "
@@ -262,9 +257,7 @@ def test_an_import_another_runner_still_holds_is_left_to_it(scope: Scope, sessio
     # when: the other runner kept it for longer than the budget
     task.on_gave_up(ImportBusy("busy"), (str(import_id),), {}, reason="ImportBusy: busy", transient=True)
     # then
-    session.expire_all()
-    record = session.get(LibraryImport, import_id)
-    assert record is not None
+    record = reloaded(session, LibraryImport, import_id)
     assert (record.status, record.error_message) == ("running", None)
 
 
@@ -277,9 +270,7 @@ def test_the_analysis_task_records_a_retry_and_a_transient_failure(scope: Scope,
     task = on_test_database(AnalysisTask, scope)
     # when: the attempt meets an outage (the first attempt: no retries in the request yet)
     task.on_retrying(_storage_down(), (str(analysis_id),), {})
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert (run.status, run.error_message) == (
         "queued",
         "attempt 1 met an outage and will be retried: EndpointConnectionError: Could not connect to the endpoint "
@@ -288,9 +279,7 @@ def test_the_analysis_task_records_a_retry_and_a_transient_failure(scope: Scope,
     # when: the outage outlasts the budget
     task.on_gave_up(_database_down(), (str(analysis_id),), {}, reason="gave up after 49 attempts", transient=True)
     # then
-    session.expire_all()
-    run = session.get(AnalysisRun, analysis_id)
-    assert run is not None
+    run = reloaded(session, AnalysisRun, analysis_id)
     assert (run.status, run.failure_kind, run.error_message) == (
         "failed",
         "transient",
