@@ -10,9 +10,6 @@ fails.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +27,7 @@ from service.config import settings
 from service.db import get_session, session_scope
 from service.storage import LocalStorage, get_storage
 from service.track.models import ReferenceTrack
-from tests.fixtures.app import create_account
+from tests.fixtures.app import create_account, serve_in_thread
 from tests.reliability.bad_inputs import CASES, Case
 
 pytestmark = pytest.mark.integration
@@ -61,21 +57,8 @@ def server() -> Iterator[tuple[str, _Target]]:
 
     app.dependency_overrides[get_session] = session
     app.dependency_overrides[get_storage] = lambda: target.storage
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    uv = uvicorn.Server(uvicorn.Config(wrap(app, max_bytes=16 << 20), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert uv.started, "the server did not start"
-    try:
+    with serve_in_thread(wrap(app, max_bytes=16 << 20)) as port:
         yield f"http://127.0.0.1:{port}", target
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
 
 
 def _temp_files() -> set[str]:

@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.app import create_app, wrap
-from service.db import get_session, session_scope
-from service.storage import LocalStorage, get_storage
-from tests.fixtures.app import Account
+from service.storage import LocalStorage
+from tests.fixtures.app import Account, build_app
 from tests.service.annotation.conftest import Track, finish_analysis, post
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -64,14 +63,7 @@ def ids(
     _, region = post(
         client, alice, f"{track.url}/regions", {"name": "Loop", "start_time_seconds": 1.0, "end_time_seconds": 3.0}
     )
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: local_storage
+    app = build_app(session_factory, local_storage)
     previous, _app.target = _app.target, wrap(app, max_bytes=1 << 20)
     yield {"track_id": track.id, "annotation_id": annotation["id"], "region_id": region["id"]}
     _app.target = previous

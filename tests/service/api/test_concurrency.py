@@ -8,22 +8,19 @@ over a migrated database file (SQLite) and a fresh PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from service.app import create_app, wrap
+from service.app import wrap
 from service.cli import migrate
-from service.db import build_engine, get_session, session_scope
-from service.storage import LocalStorage, get_storage
+from service.db import build_engine, session_scope
+from service.storage import LocalStorage
 from service.user.service import user as user_service
+from tests.fixtures.app import build_app, serve_in_thread
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
 
 POOL_SIZE = 2
@@ -50,31 +47,11 @@ def server(database_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with session_scope(factory) as s:
         token = user_service.issue_token(s, user=user_service.create(s, email="busy@example.com")).token
-    app = create_app()
-
-    def session() -> Iterator[Session]:
-        with session_scope(factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = session
-    app.dependency_overrides[get_storage] = lambda: LocalStorage(tmp_path / "objects")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(
-        wrap(app, max_bytes=1 << 20, concurrency=2 * POOL_SIZE), host="127.0.0.1", port=port, log_level="warning"
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
+    app = build_app(factory, LocalStorage(tmp_path / "objects"))
     try:
-        yield f"http://127.0.0.1:{port}", token
+        with serve_in_thread(wrap(app, max_bytes=1 << 20, concurrency=2 * POOL_SIZE)) as port:
+            yield f"http://127.0.0.1:{port}", token
     finally:
-        uv.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
 
 

@@ -18,20 +18,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.app import create_app
 from service.middleware import MAX_JSON_DEPTH
 from service.track.models import ReferenceTrack
 from service.track.schemas import MAX_METADATA_BYTES
 from tests.fixtures.app import Account
-from tests.fixtures.audio import sine, write_audio
+from tests.service.api.support import operations, upload_tone
 
-_DOCUMENT = create_app().openapi()
-_OPERATIONS = [
-    (method.upper(), path, operation)
-    for path, item in _DOCUMENT["paths"].items()
-    for method, operation in item.items()
-    if operation.get("security")
-]
+_OPERATIONS = [(method, path, operation) for method, path, operation in operations() if operation.get("security")]
 _QUERY_PARAMETERS = sorted(
     {
         (method, path, parameter["name"])
@@ -60,12 +53,7 @@ class _AnyId(dict[str, str]):
 
 @pytest.fixture
 def track_id(client: TestClient, alice: Account, tmp_path: Path) -> str:
-    audio = write_audio(tmp_path / "tone.wav", sine(freq_hz=440.0, seconds=1.0), 44100, "wav")
-    with audio.open("rb") as fh:
-        response = client.post("/v1/tracks", headers=alice.headers, files={"file": ("tone.wav", fh)})
-    assert response.status_code == 202, response.text
-    track_id: str = response.json()["id"]
-    return track_id
+    return upload_tone(client, alice, tmp_path)
 
 
 def _patch(client: TestClient, account: Account, track_id: str, body: str | bytes) -> Any:

@@ -23,9 +23,8 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.app import create_app, wrap
-from service.db import get_session, session_scope
-from service.storage import LocalStorage, get_storage
-from tests.fixtures.app import Account
+from service.storage import LocalStorage
+from tests.fixtures.app import Account, build_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
@@ -46,14 +45,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
 
 @pytest.fixture(autouse=True)
 def wired_app(session_factory: Callable[[], Session], local_storage: LocalStorage) -> Iterator[None]:
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: local_storage
+    app = build_app(session_factory, local_storage)
     previous, _app.target = _app.target, wrap(app, max_bytes=1 << 20)
     yield
     _app.target = previous

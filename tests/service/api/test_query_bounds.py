@@ -8,20 +8,13 @@ fails here.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy.orm import Session
 
-from service.app import create_app
-from service.db import session_scope
-from service.user.service import user as user_service
 from tests.fixtures.app import Account
-from tests.fixtures.audio import sine, write_audio
-
-_DOCUMENT = create_app().openapi()
+from tests.service.api.support import operations, upload_tone
 
 
 def _numeric(schema: dict[str, object]) -> dict[str, object] | None:
@@ -34,9 +27,8 @@ def _numeric(schema: dict[str, object]) -> dict[str, object] | None:
 
 
 _NUMERIC_PARAMETERS = sorted(
-    (method.upper(), path, parameter["name"], numeric)
-    for path, item in _DOCUMENT["paths"].items()
-    for method, operation in item.items()
+    (method, path, parameter["name"], numeric)
+    for method, path, operation in operations()
     for parameter in operation.get("parameters", [])
     if parameter["in"] == "query" and (numeric := _numeric(parameter["schema"])) is not None
 )
@@ -44,21 +36,8 @@ _HUGE = {"integer": "10000000000000000000", "number": "1e309"}
 
 
 @pytest.fixture
-def admin(session_factory: Callable[[], Session]) -> Account:
-    with session_scope(session_factory) as s:
-        created = user_service.create(s, email="admin@example.com", role="admin")
-        token = user_service.issue_token(s, user=created).token
-    return Account(user=created, token=token)
-
-
-@pytest.fixture
 def track_id(client: TestClient, alice: Account, tmp_path: Path) -> str:
-    audio = write_audio(tmp_path / "tone.wav", sine(freq_hz=440.0, seconds=1.0), 44100, "wav")
-    with audio.open("rb") as fh:
-        response = client.post("/v1/tracks", headers=alice.headers, files={"file": ("tone.wav", fh)})
-    assert response.status_code == 202, response.text
-    track_id: str = response.json()["id"]
-    return track_id
+    return upload_tone(client, alice, tmp_path)
 
 
 def test_the_walk_finds_the_pagination_and_window_parameters() -> None:

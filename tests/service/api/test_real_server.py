@@ -10,10 +10,7 @@ import json
 import logging
 import os
 import socket
-import subprocess
 import sys
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,15 +18,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-import uvicorn
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
-from service.app import create_app, wrap
+from service.app import wrap
 from service.cli import migrate
-from service.db import build_engine, get_session, session_scope
-from service.storage import LocalStorage, get_storage
+from service.db import build_engine, session_scope
+from service.storage import LocalStorage
 from service.user.service import user as user_service
+from tests.fixtures.app import build_app, serve_in_thread
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
+from tests.fixtures.services import serving_process
 from tests.fixtures.storage import free_port
 from tests.service.api.http_client import read_response, request_bytes, send_slowly
 
@@ -89,29 +87,9 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
         "REFTRACK_DATA_DIR": str(tmp_path / "data"),
         "REFTRACK_ENVIRONMENT": "test",
     }
-    log_path = tmp_path / "uvicorn.log"
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [*_UVICORN, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError(f"uvicorn did not start: {log_path.read_text()}") from None
-            time.sleep(0.1)
-    try:
+    argv = [*_UVICORN, "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    with serving_process(argv, port=port, env=env, log_path=tmp_path / "uvicorn.log", what="uvicorn") as proc:
         yield Served(port=port, pid=proc.pid, token=token)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def _head(method: str, path: str, headers: dict[str, str], *, length: int | None) -> bytes:
@@ -180,32 +158,16 @@ def failing_server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     factory = sessionmaker(bind=engine, expire_on_commit=False)
     with session_scope(factory) as s:
         token = user_service.issue_token(s, user=user_service.create(s, email="keep@example.com")).token
-    app = create_app()
-
-    def session() -> Iterator[Session]:
-        with session_scope(factory) as s:
-            yield s
+    app = build_app(factory, LocalStorage(tmp_path / "objects"))
 
     def broken() -> None:
         raise RuntimeError("secret detail: /srv/reftrack/.env")
 
-    app.dependency_overrides[get_session] = session
-    app.dependency_overrides[get_storage] = lambda: LocalStorage(tmp_path / "objects")
     app.add_api_route("/broken", broken)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(wrap(app, max_bytes=1 << 20), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
     try:
-        yield port, token
+        with serve_in_thread(wrap(app, max_bytes=1 << 20)) as port:
+            yield port, token
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
 
 

@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from service.app import app_csp, create_app, wrap
 from service.config import Settings
-from service.db import get_session, session_scope
-from service.storage import LocalStorage, get_storage
-from tests.fixtures.app import Account
-from tests.fixtures.audio import sine, write_audio
+from service.storage import LocalStorage
+from tests.fixtures.app import Account, build_app
+from tests.service.api.support import upload_tone
 
 BASE_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -42,17 +41,11 @@ def _policy(header: str) -> dict[str, list[str]]:
 @pytest.fixture
 def small_client(session_factory: Callable[[], Session], local_storage: LocalStorage) -> Iterator[TestClient]:
     """The app with a 1 KiB upload limit and one route that fails, to see the headers of every kind of answer."""
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
+    app = build_app(session_factory, local_storage)
 
     def broken() -> None:
         raise RuntimeError("unexpected")
 
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: local_storage
     app.add_api_route("/broken", broken)
     with TestClient(wrap(app, max_bytes=1024)) as client:
         yield client
@@ -60,12 +53,8 @@ def small_client(session_factory: Callable[[], Session], local_storage: LocalSto
 
 @pytest.fixture
 def track_id(small_client: TestClient, alice: Account, tmp_path: Path) -> str:
-    audio = write_audio(tmp_path / "t.wav", sine(freq_hz=440.0, seconds=0.001), 8000, "wav")
-    with audio.open("rb") as fh:
-        response = small_client.post("/v1/tracks", headers=alice.headers, files={"file": ("t.wav", fh)})
-    assert response.status_code == 202, response.text
-    track_id: str = response.json()["id"]
-    return track_id
+    # A tone short enough to pass the 1 KiB limit.
+    return upload_tone(small_client, alice, tmp_path, seconds=0.001, sample_rate=8000)
 
 
 def test_every_kind_of_response_carries_the_security_headers(

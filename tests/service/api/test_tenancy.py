@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,15 +20,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.app import create_app, wrap
-from service.config import get_settings, settings
-from service.db import get_session, session_scope
+from service.app import wrap
+from service.config import settings
+from service.db import session_scope
 from service.library_import.models import LibraryImport
-from service.storage import LocalStorage, get_storage
+from service.storage import LocalStorage
 from service.track.models import ReferenceTrack
 from service.user.service import user as user_service
 from tests.fixtures.analysed import AnalysedTrack
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, build_app
+from tests.service.api.support import operations as api_operations
 
 _PARAM = re.compile(r"{([^}]+)}")
 # Which of Alice's objects a parameter or body field refers to, by its name or the path segment before it.
@@ -133,13 +134,8 @@ def _minimal(schema: dict[str, Any], components: dict[str, Any], ids: dict[str, 
 
 
 def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
-    spec = client.get("/openapi.json").json()
-    return [
-        (method.upper(), path, operation)
-        for path, item in spec["paths"].items()
-        for method, operation in item.items()
-        if method in ("get", "post", "put", "patch", "delete")
-    ]
+    """The operations of the document the running app serves."""
+    return api_operations(client.get("/openapi.json").json())
 
 
 def _url(path: str, ids: dict[str, str]) -> str:
@@ -269,15 +265,7 @@ def test_no_path_url_or_bucket_input_reads_the_service_storage(
             "s3_bucket": _SERVICE_BUCKET,
         }
     )
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: local_storage
-    app.dependency_overrides[get_settings] = lambda: cfg
+    app = build_app(session_factory, local_storage, cfg=cfg)
     hostile = [
         str(local_storage.root),
         str(local_storage.root / "tracks" / alice),

@@ -6,41 +6,23 @@ database is a PostgreSQL URL whose port nothing listens on. An upload used to an
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.analysis_run.models import AnalysisRun
-from service.app import create_app, wrap
 from service.config import Settings, settings
-from service.db import build_engine, get_session, session_scope
+from service.db import build_engine
 from service.middleware import RETRY_AFTER_S
-from service.storage import LocalStorage, S3Storage, Storage, get_storage
+from service.storage import LocalStorage, S3Storage
 from service.track.models import ReferenceTrack
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, make_client
 from tests.fixtures.audio import sine, write_audio
-from tests.fixtures.storage import S3Server, free_port, make_s3_storage
-
-
-def _client(session_factory: Callable[[], Session], storage: Storage) -> TestClient:
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: storage
-    return TestClient(wrap(app, max_bytes=1 << 30))
+from tests.fixtures.storage import free_port, make_s3_storage, moto_server
+from tests.service.api.support import operations as api_operations
 
 
 def _s3_storage(endpoint_url: str, bucket: str) -> S3Storage:
@@ -60,30 +42,9 @@ def _s3_storage(endpoint_url: str, bucket: str) -> S3Storage:
 @pytest.fixture
 def stopped_s3(tmp_path: Path) -> S3Storage:
     """A bucket on a moto server of its own, which is then stopped."""
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-    with (tmp_path / "moto.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server did not start") from None
-                time.sleep(0.1)
-        make_s3_storage(S3Server(endpoint_url=f"http://127.0.0.1:{port}"), "outage")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-    return _s3_storage(f"http://127.0.0.1:{port}", "outage")
+    with moto_server(tmp_path / "moto.log") as server:
+        make_s3_storage(server, "outage")
+    return _s3_storage(server.endpoint_url, "outage")
 
 
 @pytest.fixture
@@ -122,7 +83,7 @@ def test_an_upload_while_storage_is_down_is_a_503_and_leaves_nothing(
     storage: S3Storage = request.getfixturevalue(outage)
     temp_before = _temp_files()
     # when
-    with _client(session_factory, storage) as client, audio.open("rb") as fh:
+    with make_client(session_factory, storage) as client, audio.open("rb") as fh:
         response = client.post("/v1/tracks", headers=alice.headers, files={"file": ("tone.wav", fh)})
     # then
     assert response.status_code == 503
@@ -140,10 +101,10 @@ def test_the_same_upload_succeeds_once_storage_is_back(
     unreachable_s3: S3Storage,
 ) -> None:
     # given: refused during the outage
-    with _client(session_factory, unreachable_s3) as client, audio.open("rb") as fh:
+    with make_client(session_factory, unreachable_s3) as client, audio.open("rb") as fh:
         assert client.post("/v1/tracks", headers=alice.headers, files={"file": ("tone.wav", fh)}).status_code == 503
     # when
-    with _client(session_factory, s3_storage) as client, audio.open("rb") as fh:
+    with make_client(session_factory, s3_storage) as client, audio.open("rb") as fh:
         response = client.post("/v1/tracks", headers=alice.headers, files={"file": ("tone.wav", fh)})
     # then
     assert response.status_code == 202, response.text
@@ -173,7 +134,7 @@ def test_a_request_while_the_database_is_down_is_a_503(
     unreachable_database: Callable[[], Session], tmp_path: Path, method: str, path: str, body: dict[str, str] | None
 ) -> None:
     # when
-    with _client(unreachable_database, LocalStorage(tmp_path / "objects")) as client:
+    with make_client(unreachable_database, LocalStorage(tmp_path / "objects")) as client:
         response = client.request(method, path, headers={"Authorization": "Bearer any-token"}, json=body)
     # then
     assert response.status_code == 503
@@ -188,7 +149,7 @@ def test_an_upload_while_the_database_is_down_is_a_503_and_leaves_nothing(
     storage = LocalStorage(tmp_path / "objects")
     temp_before = _temp_files()
     # when
-    with _client(unreachable_database, storage) as client, audio.open("rb") as fh:
+    with make_client(unreachable_database, storage) as client, audio.open("rb") as fh:
         response = client.post("/v1/tracks", headers={"Authorization": "Bearer any"}, files={"file": ("t.wav", fh)})
     # then
     assert response.status_code == 503
@@ -199,13 +160,7 @@ def test_an_upload_while_the_database_is_down_is_a_503_and_leaves_nothing(
 
 def test_every_operation_documents_the_503_and_500_in_the_error_shape() -> None:
     # given
-    document = create_app().openapi()
-    operations = {
-        f"{method.upper()} {path}": spec
-        for path, item in document["paths"].items()
-        for method, spec in item.items()
-        if path != "/healthz"
-    }
+    operations = {f"{method} {path}": spec for method, path, spec in api_operations() if path != "/healthz"}
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorRead"}}}
     # then
     assert len(operations) == 57

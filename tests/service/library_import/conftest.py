@@ -21,10 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
-from service.config import settings
+from service.config import Settings, settings
 from service.db import session_scope
 from service.library_import.cli import run_import
 from service.library_import.service import ImportProgress
+from service.library_import.service import library_import as library_import_service
 from service.storage import Storage
 from service.track.models import ReferenceTrack
 from tests.fixtures.app import Account
@@ -162,3 +163,32 @@ def sent_tasks(task: str) -> list[tuple[str, str]]:
             args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
             sent.append((args[0], envelope["properties"]["delivery_info"]["routing_key"]))
     return sent
+
+
+def run_worker_job(
+    import_id: str,
+    session_factory: Callable[[], Session],
+    storage: Storage,
+    tmp_path: Path,
+    cfg: Settings,
+) -> None:
+    """What the ``library.import`` task does with the id it receives."""
+    library_import_service.run(
+        uuid.UUID(import_id),
+        session_scope=lambda: session_scope(session_factory),
+        storage=storage,
+        tmp_dir=tmp_path / "work",
+        cfg=cfg,
+        chunk_size=2,
+    )
+
+
+def upload_library(bucket: Storage, library: Library, prefix: str) -> dict[str, Path]:
+    """Every file of ``library`` put under ``prefix`` in ``bucket``: each key and the file it holds."""
+    keys = {}
+    for path in sorted(p for p in library.root.rglob("*") if p.is_file()):
+        key = f"{prefix}/{path.relative_to(library.root).as_posix()}"
+        with path.open("rb") as fh:
+            bucket.put(key, fh)
+        keys[key] = path
+    return keys

@@ -9,28 +9,31 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
-from service.app import create_app, wrap
-from service.config import Settings, get_settings, settings
-from service.db import get_session, session_scope
+from service.config import Settings, settings
 from service.errors import Forbidden, InvalidInput
 from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
-from service.library_import.service import library_import as library_import_service
-from service.storage import LocalStorage, S3Storage, Storage, get_storage
+from service.storage import LocalStorage, S3Storage
 from service.track.models import ReferenceTrack
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, make_client
 from tests.fixtures.storage import S3Server, make_s3_storage
-from tests.service.library_import.conftest import Library, count, import_library, sent_tasks
+from tests.service.library_import.conftest import (
+    Library,
+    count,
+    import_library,
+    run_worker_job,
+    sent_tasks,
+    upload_library,
+)
 
 ALICE = uuid.UUID("0a11ce00-0000-4000-8000-000000000001")
 BOB = uuid.UUID("0b0b0000-0000-4000-8000-000000000002")
@@ -225,39 +228,6 @@ def test_the_service_storage_is_forbidden_even_under_an_operator_root(folders: P
 # ----------------------------------------------------------------------------------- over HTTP, real storage
 
 
-def _api(session_factory: Callable[[], Session], storage: Storage, cfg: Settings) -> TestClient:
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: storage
-    app.dependency_overrides[get_settings] = lambda: cfg
-    return TestClient(wrap(app, max_bytes=1 << 20))
-
-
-def _run(import_id: str, session_factory: Callable[[], Session], storage: Storage, cfg: Settings, tmp: Path) -> None:
-    """What the ``library.import`` task does with the id it receives."""
-    library_import_service.run(
-        uuid.UUID(import_id),
-        session_scope=lambda: session_scope(session_factory),
-        storage=storage,
-        tmp_dir=tmp / "work",
-        cfg=cfg,
-        chunk_size=2,
-    )
-
-
-def _upload(bucket: S3Storage, library: Library, prefix: str) -> int:
-    paths = sorted(p for p in library.root.rglob("*") if p.is_file())
-    for path in paths:
-        with path.open("rb") as fh:
-            bucket.put(f"{prefix}/{path.relative_to(library.root).as_posix()}", fh)
-    return len(paths)
-
-
 def _keys(bucket: S3Storage, prefix: str = "") -> list[str]:
     return sorted(key for key, _size, _etag in bucket.list_keys(prefix))
 
@@ -287,7 +257,7 @@ def alice_originals(
     tmp_path: Path,
 ) -> list[str]:
     """Alice's library, imported by the operator into the service's bucket: the keys of her originals there."""
-    _upload(drop, library, "operator/alice")
+    upload_library(drop, library, "operator/alice")
     result = import_library(session_factory, s3_storage, alice, f"s3://{drop.bucket}/operator/alice", tmp_path=tmp_path)
     assert result.summary["imported"] == 4
     originals = _keys(s3_storage, f"tracks/{alice.user.id}/")
@@ -318,7 +288,7 @@ def test_another_user_cannot_import_the_service_bucket(
     objects_before, rows_before = _keys(s3_storage), _rows(session)
     messages_before = sent_tasks("library.import")
     # when: Bob asks for Alice's originals
-    with _api(session_factory, s3_storage, cfg) as api:
+    with make_client(session_factory, s3_storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         response = api.post("/v1/imports", headers=bob.headers, json={"source": source})
     # then: refused, and nothing was recorded, queued or copied
     assert response.status_code == 403, response.text
@@ -344,11 +314,11 @@ def test_a_bucket_not_in_the_roots_and_case_tricks_on_the_service_bucket_are_ref
 ) -> None:
     # given: another bucket the server's credentials can read, holding audio
     elsewhere = make_s3_storage(s3_server, f"elsewhere-{uuid.uuid4().hex[:12]}")
-    _upload(elsewhere, library, "music")
+    upload_library(elsewhere, library, "music")
     cfg = settings.model_copy(update={"import_s3_roots": [f"s3://{drop.bucket}/users/{{user_id}}/"]})
     rows_before = _rows(session)
     # when
-    with _api(session_factory, s3_storage, cfg) as api:
+    with make_client(session_factory, s3_storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         other = api.post("/v1/imports", headers=bob.headers, json={"source": f"s3://{elsewhere.bucket}/music"})
         upper = api.post("/v1/imports", headers=bob.headers, json={"source": f"s3://{s3_storage.bucket.upper()}/"})
     # then
@@ -374,11 +344,11 @@ def test_a_user_imports_their_own_prefix_and_its_analyses_queue_but_not_another_
     tmp_path: Path,
 ) -> None:
     # given: per-user roots in the drop bucket, each user's library in their own folder
-    _upload(drop, library, f"users/{alice.user.id}/sets")
-    _upload(drop, library, f"users/{bob.user.id}/sets")
+    upload_library(drop, library, f"users/{alice.user.id}/sets")
+    upload_library(drop, library, f"users/{bob.user.id}/sets")
     cfg = settings.model_copy(update={"import_s3_roots": [f"s3://{drop.bucket}/users/{{user_id}}/"]})
     analyses_before = sent_tasks("track.analyze")
-    with _api(session_factory, s3_storage, cfg) as api:
+    with make_client(session_factory, s3_storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         # when
         own = api.post(
             "/v1/imports", headers=alice.headers, json={"source": f"s3://{drop.bucket}/users/{alice.user.id}"}
@@ -395,7 +365,7 @@ def test_a_user_imports_their_own_prefix_and_its_analyses_queue_but_not_another_
             "(REFTRACK_IMPORT_S3_ROOTS)"
         )
         # when: the worker runs the import
-        _run(own.json()["id"], session_factory, s3_storage, cfg, tmp_path)
+        run_worker_job(own.json()["id"], session_factory, s3_storage, tmp_path, cfg)
         done = api.get(f"/v1/imports/{own.json()['id']}", headers=alice.headers).json()
     # then: her four tracks are hers, their originals are copied, and their analyses are queued and sent
     assert done["status"] == "succeeded"
@@ -435,10 +405,10 @@ def test_sibling_prefixes_and_traversal_do_not_leave_a_fixed_root(
     status: int,
 ) -> None:
     # given: a root for one folder, and audio in a sibling whose name starts the same
-    _upload(drop, library, "shared/alice2")
+    upload_library(drop, library, "shared/alice2")
     cfg = settings.model_copy(update={"import_s3_roots": [f"s3://{drop.bucket}/shared/alice"]})
     # when
-    with _api(session_factory, s3_storage, cfg) as api:
+    with make_client(session_factory, s3_storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         response = api.post("/v1/imports", headers=alice.headers, json={"source": f"s3://{drop.bucket}/{source}"})
     # then
     assert response.status_code == status, response.text
@@ -456,15 +426,15 @@ def test_an_import_is_authorised_again_when_it_runs(
     tmp_path: Path,
 ) -> None:
     # given: an import created while the prefix was a root, which the operator has removed since
-    _upload(drop, library, f"users/{alice.user.id}")
+    upload_library(drop, library, f"users/{alice.user.id}")
     allowed = settings.model_copy(update={"import_s3_roots": [f"s3://{drop.bucket}/users/{{user_id}}/"]})
     revoked = settings.model_copy(update={"import_s3_roots": [f"s3://{drop.bucket}/staff/"]})
-    with _api(session_factory, s3_storage, allowed) as api:
+    with make_client(session_factory, s3_storage, cfg=allowed, max_upload_bytes=1 << 20) as api:
         created = api.post(
             "/v1/imports", headers=alice.headers, json={"source": f"s3://{drop.bucket}/users/{alice.user.id}"}
         ).json()
         # when
-        _run(created["id"], session_factory, s3_storage, revoked, tmp_path)
+        run_worker_job(created["id"], session_factory, s3_storage, tmp_path, revoked)
         done = api.get(f"/v1/imports/{created['id']}", headers=alice.headers).json()
     # then: it fails with the reason and reads nothing
     assert done["status"] == "failed"
@@ -488,7 +458,7 @@ def test_the_operators_command_line_keeps_its_full_reach(
 ) -> None:
     # given: no import roots at all, and audio in the service's own bucket and in a folder
     assert (settings.import_roots, settings.import_s3_roots) == ([], [])
-    _upload(s3_storage, library, "inbox")
+    upload_library(s3_storage, library, "inbox")
     # when
     from_bucket = import_library(
         session_factory, s3_storage, alice, f"s3://{s3_storage.bucket}/inbox", tmp_path=tmp_path
@@ -520,7 +490,7 @@ def test_another_user_cannot_import_the_service_folders_under_an_overlapping_roo
     rows_before = _rows(session)
     sources = [storage.root, storage.root / "tracks" / str(alice.user.id), tmp_path, settings.resolved_data_dir]
     # when
-    with _api(session_factory, storage, cfg) as api:
+    with make_client(session_factory, storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         responses = [api.post("/v1/imports", headers=bob.headers, json={"source": str(s)}) for s in sources]
     # then
     assert [r.status_code for r in responses] == [403, 403, 403, 403]
@@ -547,7 +517,7 @@ def test_per_user_folder_roots(
     os.replace(library.root, music / str(alice.user.id) / "library")
     cfg = settings.model_copy(update={"import_roots": [music / "{user_id}"]})
     # when
-    with _api(session_factory, local_storage, cfg) as api:
+    with make_client(session_factory, local_storage, cfg=cfg, max_upload_bytes=1 << 20) as api:
         own = api.post("/v1/imports", headers=alice.headers, json={"source": str(music / str(alice.user.id))})
         others = api.post("/v1/imports", headers=bob.headers, json={"source": str(music / str(alice.user.id))})
         parent = api.post("/v1/imports", headers=bob.headers, json={"source": str(music)})

@@ -15,18 +15,17 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.app import create_app, wrap
-from service.config import Settings, get_settings, settings
-from service.db import get_session, session_scope, utcnow
+from service.app import wrap
+from service.config import Settings, settings
+from service.db import session_scope, utcnow
 from service.library_import.endpoints import router
 from service.library_import.models import LibraryImport
 from service.library_import.service import STALE_AFTER, ImportBusy
-from service.library_import.service import library_import as library_import_service
-from service.storage import LocalStorage, Storage, get_storage
+from service.storage import LocalStorage
 from service.track.models import ReferenceTrack
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, build_app
 from tests.fixtures.audio import click_track, write_audio
-from tests.service.library_import.conftest import Library, sent_tasks
+from tests.service.library_import.conftest import Library, run_worker_job, sent_tasks
 
 
 @pytest.fixture
@@ -42,37 +41,11 @@ def cfg(roots: list[Path]) -> Settings:
 
 @pytest.fixture
 def api(session_factory: Callable[[], Session], local_storage: LocalStorage, cfg: Settings) -> Iterator[TestClient]:
-    app = create_app()
+    app = build_app(session_factory, local_storage, cfg=cfg)
     if not any(getattr(route, "path", "") == "/v1/imports" for route in app.routes):
         app.include_router(router)
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: local_storage
-    app.dependency_overrides[get_settings] = lambda: cfg
     with TestClient(wrap(app, max_bytes=1 << 20)) as client:
         yield client
-
-
-def run_worker_job(
-    import_id: str,
-    session_factory: Callable[[], Session],
-    storage: Storage,
-    tmp_path: Path,
-    cfg: Settings,
-) -> None:
-    """What the ``library.import`` task does with the id it receives."""
-    library_import_service.run(
-        uuid.UUID(import_id),
-        session_scope=lambda: session_scope(session_factory),
-        storage=storage,
-        tmp_dir=tmp_path / "work",
-        cfg=cfg,
-        chunk_size=2,
-    )
 
 
 def test_post_queues_the_import_and_get_follows_files_and_analyses(

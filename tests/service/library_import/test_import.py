@@ -30,6 +30,7 @@ from tests.service.library_import.conftest import (
     import_library,
     runs_per_track,
     sent_tasks,
+    upload_library,
 )
 
 EXPECTED_TITLES = {"a kick (copy)", "Night Drive", "d loop", "Morning Run"}
@@ -330,16 +331,6 @@ def test_table_output_lists_counts_and_the_unreadable_files(
 # ------------------------------------------------------------------------------------------------------- S3
 
 
-def _upload_library(bucket: S3Storage, library: Library, prefix: str) -> dict[str, Path]:
-    keys = {}
-    for path in sorted(p for p in library.root.rglob("*") if p.is_file()):
-        key = f"{prefix}/{path.relative_to(library.root).as_posix()}"
-        with path.open("rb") as fh:
-            bucket.put(key, fh)
-        keys[key] = path
-    return keys
-
-
 def test_import_from_a_bucket_copies_objects_server_side_and_skips_them_the_second_time(
     session_factory: Callable[[], Session],
     session: Session,
@@ -351,7 +342,7 @@ def test_import_from_a_bucket_copies_objects_server_side_and_skips_them_the_seco
 ) -> None:
     # given: the library under a prefix of another bucket, and an object outside the prefix
     source = make_s3_storage(s3_server, f"source-{uuid.uuid4().hex[:12]}")
-    keys = _upload_library(source, library, "studio/refs")
+    keys = upload_library(source, library, "studio/refs")
     source.put_bytes("studio/other/outside.wav", library.audio["wav"].read_bytes())
     # when
     first = import_library(session_factory, s3_storage, alice, f"s3://{source.bucket}/studio/refs/", tmp_path=tmp_path)
@@ -389,7 +380,7 @@ def test_import_from_the_storage_bucket_itself(
     tmp_path: Path,
 ) -> None:
     # given
-    keys = _upload_library(s3_storage, library, "inbox")
+    keys = upload_library(s3_storage, library, "inbox")
     # when
     result = import_library(session_factory, s3_storage, alice, f"s3://{s3_storage.bucket}/inbox", tmp_path=tmp_path)
     # then

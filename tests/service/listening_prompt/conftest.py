@@ -14,10 +14,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from analysis import TrackAnalysis, analyze
-from service.db import session_scope
 from service.listening_prompt import engine
 from service.storage import LocalStorage
-from service.user.service import user as user_service
 from tests.fixtures.analysed import AnalysedTrack, analyse_upload
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -125,11 +123,3 @@ def analysed_song(
     return analyse_upload(
         client, alice, song_audio, session_factory=session_factory, storage=local_storage, tmp_dir=tmp_path / "work"
     )
-
-
-@pytest.fixture
-def admin(session_factory: Callable[[], Session]) -> Account:
-    with session_scope(session_factory) as s:
-        created = user_service.create(s, email="admin@example.com", role="admin")
-        token = user_service.issue_token(s, user=created).token
-    return Account(user=created, token=token)

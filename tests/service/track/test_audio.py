@@ -7,15 +7,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from service.app import create_app, wrap
-from service.db import get_session, session_scope
-from service.storage import LocalStorage, S3Storage, get_storage
+from service.storage import LocalStorage, S3Storage
 from service.track.service import AudioFile
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, make_client
 from tests.fixtures.audio import click_track, write_audio
 
 
@@ -192,21 +189,9 @@ def test_the_file_is_read_in_bounded_chunks(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def _app_with(session_factory: Callable[[], Session], storage: S3Storage) -> FastAPI:
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: storage
-    return app
-
-
 @pytest.fixture
 def s3_client(session_factory: Callable[[], Session], s3_storage: S3Storage) -> Iterator[TestClient]:
-    with TestClient(wrap(_app_with(session_factory, s3_storage), max_bytes=1 << 30)) as c:
+    with make_client(session_factory, s3_storage) as c:
         yield c
 
 
