@@ -2,17 +2,56 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
 
 from analysis._typing import Float32Array
 from analysis.errors import AnalysisParameterError
 
-__all__ = ["MAX_CHANNELS", "MAX_SR", "MIN_SR", "as_channels_first", "check_positive_int", "check_sr"]
+__all__ = [
+    "MAX_ABS_SAMPLE",
+    "MAX_CHANNELS",
+    "MAX_SR",
+    "MIN_SR",
+    "as_channels_first",
+    "check_positive_int",
+    "check_sr",
+    "format_problem",
+    "sample_values_problem",
+]
 
+# The limits of what can be analysed. The decoder (analysis.io) refuses files outside them with the same reasons,
+# so an upload is refused at once instead of failing later in the worker.
 MIN_SR = 1000
 MAX_SR = 768_000
 MAX_CHANNELS = 64
+# Float audio may exceed full scale, but far beyond it (2**32: integer PCM written as floats still fits) the
+# spectra overflow float32 and nothing meaningful can be measured.
+MAX_ABS_SAMPLE = float(2**32)
+
+
+def format_problem(*, sr: int, channels: int) -> str | None:
+    """Why audio at ``sr`` Hz with ``channels`` channels cannot be analysed, or ``None`` when it can."""
+    if not MIN_SR <= sr <= MAX_SR:
+        return f"a sampling rate of {sr} Hz is not supported (it must be between {MIN_SR} and {MAX_SR} Hz)"
+    if not 1 <= channels <= MAX_CHANNELS:
+        return f"{channels} channels are not supported (at most {MAX_CHANNELS})"
+    return None
+
+
+def sample_values_problem(x: Float32Array) -> str | None:
+    """Why the values of float samples ``x`` cannot be analysed (NaN, infinite or absurdly large), else ``None``."""
+    if x.size == 0:
+        return None
+    # Two reductions, no temporary array: NaN propagates through both, so a non-finite peak means NaN or inf.
+    peak = max(float(x.max()), -float(x.min()))
+    if not math.isfinite(peak):
+        return "contain NaN or infinite values"
+    if peak > MAX_ABS_SAMPLE:
+        return f"exceed \u00b1{MAX_ABS_SAMPLE:.0f}, far beyond full scale (\u00b11)"
+    return None
 
 
 def check_sr(sr: object) -> int:
@@ -37,7 +76,8 @@ def as_channels_first(samples: npt.ArrayLike) -> Float32Array:
     Raises
     ------
     AnalysisParameterError
-        If the array is not 1-D or 2-D, is empty, looks samples-first, or holds NaN or infinite values.
+        If the array is not 1-D or 2-D, is empty, looks samples-first, or holds NaN, infinite or absurdly large
+        values (beyond ``MAX_ABS_SAMPLE``).
     """
     x = np.asarray(samples)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
@@ -55,6 +95,7 @@ def as_channels_first(samples: npt.ArrayLike) -> Float32Array:
     if np.issubdtype(x.dtype, np.integer):
         raise AnalysisParameterError("samples must be floating point in [-1, 1], got integer PCM")
     out = np.ascontiguousarray(x, dtype=np.float32)
-    if not np.isfinite(out).all():
-        raise AnalysisParameterError("samples contain NaN or infinite values")
+    problem = sample_values_problem(out)
+    if problem is not None:
+        raise AnalysisParameterError(f"samples {problem}")
     return out

@@ -13,6 +13,10 @@ How honest each check is:
   in bounded-memory blocks; any decoder error fails the probe, and the decoded length is compared with the length
   the container declares (FLAC STREAMINFO, MP3 Xing/Info/LAME frame count, MP4 sample tables). Ogg has no declared
   length, so its pages are walked instead and the stream must end with an end-of-stream page.
+- Every container: the sampling rate and channel count must be within what the analysis accepts
+  (:func:`analysis._validate.format_problem`), and floating-point audio must hold finite values of sane size
+  (:func:`analysis._validate.sample_values_problem`; the whole data is read for float WAV/AIFF). A file the probe
+  accepts therefore never fails the analysis for one of these reasons, and both refuse it with the same message.
 - Known blind spot: a constant-bitrate MP3 *without* a Xing/Info header that was cut exactly on a frame boundary
   decodes cleanly and cannot be told from a shorter file.
 """
@@ -31,6 +35,7 @@ import numpy as np
 import soundfile as sf
 
 from analysis._typing import Float32Array
+from analysis._validate import format_problem, sample_values_problem
 from analysis.errors import AnalysisParameterError, AudioDecodeError, UnsupportedAudioError
 from analysis.types import AudioInfo, DecodedAudio
 
@@ -49,6 +54,11 @@ _BLOCK_FRAMES = 1 << 16
 _SHORTFALL_FRAMES = 4096
 _SHORTFALL_FRACTION = 0.001
 _SNIFF_BYTES = 64 * 1024
+
+# Codecs that store sample values as they are, so NaN, infinities and absurd magnitudes can reach the analysis.
+_FLOAT_CODECS = frozenset({"float", "double"})
+# Columns checked at a time by _check_sample_values, to bound the temporary arrays.
+_CHECK_BLOCK = 1 << 18
 
 # Containers libsndfile reads and that load() decodes with soundfile.
 _SOUNDFILE_FORMATS = frozenset({"wav", "aiff", "flac", "ogg", "mp3", "w64", "caf", "au"})
@@ -190,14 +200,17 @@ def probe(path: PathLike) -> AudioInfo:
     Raises
     ------
     AudioDecodeError
-        If the file is missing or empty, is not a recognised audio file, is truncated or corrupt, or holds no
-        audio frames. See the module docstring for how each format is checked.
+        If the file is missing or empty, is not a recognised audio file, is truncated or corrupt, holds no
+        audio frames, or is audio the analysis cannot take (sampling rate, channel count, NaN/inf or absurd float
+        samples). See the module docstring for how each format is checked.
     """
     p = _existing_file(path)
     sniffed = _sniff(p)
     header_info = _structural_check(p, sniffed)
     if header_info is not None:
         _check_decodes_at_ends(p, header_info)
+        if header_info.codec in _FLOAT_CODECS:
+            _soundfile_count_frames(p, header_info)
         return header_info
     if sniffed.format in _SOUNDFILE_FORMATS:
         info = _soundfile_info(p, sniffed)
@@ -233,8 +246,9 @@ def load(path: PathLike, *, max_seconds: float | None = None) -> DecodedAudio:
         If ``max_seconds`` is not a positive finite number.
     AudioDecodeError
         If the file cannot be decoded, is truncated (WAV/AIFF header check, Ogg page check, MP3/FLAC/MP4 declared
-        length check when decoding to the end) or holds no audio frames. Unlike :func:`probe`, the whole-stream
-        integrity check is only complete when ``max_seconds`` is ``None``.
+        length check when decoding to the end), holds no audio frames, or is audio the analysis cannot take, with
+        the same message as :func:`probe`. Unlike :func:`probe`, the whole-stream integrity check is only complete
+        when ``max_seconds`` is ``None``.
     """
     if max_seconds is not None and not (math.isfinite(max_seconds) and max_seconds > 0):
         raise AnalysisParameterError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
@@ -248,8 +262,10 @@ def load(path: PathLike, *, max_seconds: float | None = None) -> DecodedAudio:
             samples = _soundfile_read(p, info, max_frames=max_frames)
             if max_frames is None and header_info is None:
                 info = _checked_length(p, info, samples.shape[1])
+            _check_sample_values(p, samples)
             return DecodedAudio(samples=samples, sr=info.sample_rate, info=info)
     info, samples_or_none = _av_load(p, sniffed, max_seconds=max_seconds)
+    _check_sample_values(p, samples_or_none)
     return DecodedAudio(samples=samples_or_none, sr=info.sample_rate, info=info)
 
 
@@ -272,6 +288,28 @@ def _existing_file(path: PathLike) -> Path:
     if p.stat().st_size == 0:
         raise AudioDecodeError(f"{p.name}: empty file (0 bytes)")
     return p
+
+
+def _check_format(name: str, *, sample_rate: int, channels: int) -> None:
+    if sample_rate < 1 or channels < 1:
+        raise AudioDecodeError(f"{name}: invalid header ({channels} channels at {sample_rate} Hz)")
+    problem = format_problem(sr=sample_rate, channels=channels)
+    if problem is not None:
+        raise AudioDecodeError(f"{name}: {problem}")
+
+
+def _reason(exc: BaseException) -> str:
+    """Return what a decoder reports, without the server's path and error number that libsndfile and FFmpeg add."""
+    text = getattr(exc, "error_string", None) or getattr(exc, "strerror", None) or str(exc)
+    return str(text).strip()
+
+
+def _check_sample_values(p: Path, samples: Float32Array) -> None:
+    """Refuse decoded samples the analysis would refuse, in bounded column blocks."""
+    for start in range(0, samples.shape[-1], _CHECK_BLOCK):
+        problem = sample_values_problem(samples[..., start : start + _CHECK_BLOCK])
+        if problem is not None:
+            raise AudioDecodeError(f"{p.name}: the decoded samples {problem}")
 
 
 def _sniff(p: Path) -> _Sniffed:
@@ -375,8 +413,7 @@ def _pcm_container_info(p: Path, sniffed: _Sniffed) -> AudioInfo | None:
     size = p.stat().st_size
     with p.open("rb") as f:
         layout = _parse_wav(f, size, p.name) if sniffed.format == "wav" else _parse_aiff(f, size, p.name)
-    if layout.channels < 1 or layout.sample_rate < 1:
-        raise AudioDecodeError(f"{p.name}: invalid header ({layout.channels} channels at {layout.sample_rate} Hz)")
+    _check_format(p.name, sample_rate=layout.sample_rate, channels=layout.channels)
     if layout.frames == 0:
         raise AudioDecodeError(f"{p.name}: no audio frames (the data chunk is empty)")
     if layout.frames < 0:
@@ -441,7 +478,14 @@ def _parse_wav(f: BinaryIO, size: int, name: str) -> _PcmLayout:
 
 def _wav_layout(fmt_chunk: bytes, data_size: int, name: str) -> _PcmLayout:
     tag, channels, rate, _, block_align, bits = struct.unpack("<HHIIHH", fmt_chunk[:16])
-    if tag == _WAV_FORMAT_EXTENSIBLE and len(fmt_chunk) >= 26:
+    if tag == _WAV_FORMAT_EXTENSIBLE and len(fmt_chunk) < 26:
+        # The sample format (integer or float, and its codec) is in the extension this fmt chunk lacks; guessing
+        # it could turn float data into integer noise, and neither libsndfile nor FFmpeg decodes such a file.
+        raise AudioDecodeError(
+            f"{name}: invalid WAV header: the format is WAVE_FORMAT_EXTENSIBLE but the fmt chunk has "
+            f"{len(fmt_chunk)} bytes instead of 40, so the sample format is unknown"
+        )
+    if tag == _WAV_FORMAT_EXTENSIBLE:
         valid_bits = struct.unpack("<H", fmt_chunk[18:20])[0]
         tag = struct.unpack("<H", fmt_chunk[24:26])[0]
         bits = valid_bits or bits
@@ -463,13 +507,26 @@ def _wav_layout(fmt_chunk: bytes, data_size: int, name: str) -> _PcmLayout:
 
 
 def _extended_to_float(b: bytes) -> float:
+    """Decode an IEEE 754 80-bit extended number; ``inf`` when it is infinite or beyond a float's range."""
     exponent = struct.unpack(">H", b[:2])[0]
     mantissa = struct.unpack(">Q", b[2:10])[0]
     sign = -1.0 if exponent & 0x8000 else 1.0
     exponent &= 0x7FFF
-    if exponent == 0 and mantissa == 0:
+    if exponent == 0x7FFF:
+        return math.nan if mantissa & ((1 << 63) - 1) else sign * math.inf
+    if mantissa == 0:
         return 0.0
-    return sign * math.ldexp(float(mantissa), exponent - 16383 - 63)
+    try:
+        return sign * math.ldexp(float(mantissa), exponent - 16383 - 63)
+    except OverflowError:
+        return sign * math.inf
+
+
+def _aiff_sample_rate(b: bytes, name: str) -> int:
+    rate = _extended_to_float(b)
+    if not math.isfinite(rate) or abs(rate) >= 2**31:
+        raise AudioDecodeError(f"{name}: invalid AIFF header (the sample rate {rate:g} is not a usable number)")
+    return round(rate)
 
 
 def _parse_aiff(f: BinaryIO, size: int, name: str) -> _PcmLayout:
@@ -486,7 +543,7 @@ def _parse_aiff(f: BinaryIO, size: int, name: str) -> _PcmLayout:
             if comm is None or len(comm) < 18:
                 raise AudioDecodeError(f"{name}: invalid AIFF file (no COMM chunk before the audio data)")
             channels, frames, sample_size = struct.unpack(">hIh", comm[:8])
-            rate = round(_extended_to_float(comm[8:18]))
+            rate = _aiff_sample_rate(comm[8:18], name)
             compression = comm[18:22] if form_type == b"AIFC" and len(comm) >= 22 else b"NONE"
             codec, bytes_per_sample = _AIFC_CODECS.get(compression, (compression.decode("latin-1").strip(), 0))
             bit_depth: int | None = None
@@ -521,7 +578,8 @@ def _check_decodes_at_ends(p: Path, info: AudioInfo) -> None:
                 snd.read(1024, dtype="float32", always_2d=True)
             frames, rate, channels = snd.frames, snd.samplerate, snd.channels
     except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioDecodeError(f"{p.name}: cannot decode {info.format.upper()} {info.codec} audio: {exc}") from exc
+        reason = _reason(exc)
+        raise AudioDecodeError(f"{p.name}: cannot decode {info.format.upper()} {info.codec} audio: {reason}") from exc
     if head.shape[0] == 0:
         raise AudioDecodeError(f"{p.name}: no audio frames")
     if (rate, channels) != (info.sample_rate, info.channels) or frames != info.frames:
@@ -581,8 +639,7 @@ def _soundfile_info(p: Path, sniffed: _Sniffed) -> AudioInfo | None:
     codec, bit_depth = _SF_SUBTYPE_CODECS.get(raw.subtype, (raw.subtype.lower(), None))
     if sniffed.format == "flac":
         codec = "flac"
-    if raw.samplerate < 1 or raw.channels < 1:
-        raise AudioDecodeError(f"{p.name}: invalid header ({raw.channels} channels at {raw.samplerate} Hz)")
+    _check_format(p.name, sample_rate=int(raw.samplerate), channels=int(raw.channels))
     return AudioInfo(
         format=sniffed.format,
         codec=codec,
@@ -601,12 +658,15 @@ def _soundfile_count_frames(p: Path, info: AudioInfo) -> int:
         with sf.SoundFile(p) as snd:
             while True:
                 got = int(snd.buffer_read_into(buffer, dtype="float32"))
+                if info.codec in _FLOAT_CODECS:
+                    _check_sample_values(p, buffer[:got].T)
                 total += got
                 if got < _BLOCK_FRAMES:
                     break
     except (sf.LibsndfileError, RuntimeError) as exc:
+        after = f"{total / info.sample_rate:.2f} s"
         raise AudioDecodeError(
-            f"{p.name}: corrupt or truncated {info.format.upper()} stream after {total / info.sample_rate:.2f} s: {exc}"
+            f"{p.name}: corrupt or truncated {info.format.upper()} stream after {after}: {_reason(exc)}"
         ) from exc
     return total
 
@@ -625,7 +685,7 @@ def _soundfile_read(p: Path, info: AudioInfo, *, max_frames: int | None) -> Floa
                 out[:, done : done + block.shape[0]] = block.T
                 done += block.shape[0]
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioDecodeError(f"{p.name}: corrupt or truncated {info.format.upper()} stream: {exc}") from exc
+        raise AudioDecodeError(f"{p.name}: corrupt or truncated {info.format.upper()} stream: {_reason(exc)}") from exc
     if done == 0:
         raise AudioDecodeError(f"{p.name}: no audio frames")
     return out if done == total else np.ascontiguousarray(out[:, :done])
@@ -653,10 +713,15 @@ def _av_info(p: Path, container: av.container.InputContainer, sniffed: _Sniffed)
         raise AudioDecodeError(f"{p.name}: the file has no audio stream")
     stream = container.streams.audio[0]
     ctx = stream.codec_context
+    if ctx is None:
+        # FFmpeg found an audio stream but has no decoder for its codec.
+        raise UnsupportedAudioError(
+            f"{p.name}: the audio in this {sniffed.format.upper()} file uses an encoding that cannot be decoded"
+        )
     rate = int(ctx.sample_rate or stream.rate or 0)
-    channels = int(ctx.layout.nb_channels if ctx.layout is not None else ctx.channels)
-    if rate < 1 or channels < 1:
-        raise AudioDecodeError(f"{p.name}: invalid audio stream ({channels} channels at {rate} Hz)")
+    layout = ctx.layout
+    channels = int(layout.nb_channels) if layout is not None else 0
+    _check_format(p.name, sample_rate=rate, channels=channels)
     frames = 0
     if stream.duration and stream.time_base:
         frames = round(float(stream.duration * stream.time_base) * rate)
@@ -721,10 +786,13 @@ def _av_decode(
                     blocks.append(block)
                     total += block.shape[1]
                 else:
+                    if info.codec in _FLOAT_CODECS:
+                        _check_sample_values(p, _frame_to_float(frame, info.channels))
                     total += frame.samples
     except av.FFmpegError as exc:
         where = f" after {total} frames" if total else ""
-        raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio{where}: {exc}") from exc
+        reason = _reason(exc)
+        raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio{where}: {reason}") from exc
     return info, blocks, total
 
 
@@ -738,7 +806,7 @@ def _av_load(p: Path, sniffed: _Sniffed, *, max_seconds: float | None) -> tuple[
             with av.open(str(p), mode="r") as container:
                 rate = _av_info(p, container, sniffed).sample_rate
         except av.FFmpegError as exc:
-            raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio: {exc}") from exc
+            raise AudioDecodeError(f"{p.name}: cannot decode {sniffed.format.upper()} audio: {_reason(exc)}") from exc
         max_frames = math.ceil(max_seconds * rate)
     info, blocks, _ = _av_decode(p, sniffed, max_frames=max_frames, keep=True)
     if not blocks:

@@ -7,6 +7,7 @@ server. Setting a database URL, a broker URL and S3 variables selects the produc
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -15,6 +16,27 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "minioadmin", "placeholder"}
+
+
+# S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
+S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+USER_ID_PLACEHOLDER = "{user_id}"
+
+
+def _normalise_s3_root(root: str) -> str:
+    """``s3://bucket/prefix/`` of an S3 import root, refusing what would make its boundary ambiguous."""
+    text = root.strip()
+    if not text.startswith("s3://"):
+        raise ValueError(f"REFTRACK_IMPORT_S3_ROOTS: {root!r} does not start with s3://")
+    bucket, _, prefix = text.removeprefix("s3://").partition("/")
+    if not S3_BUCKET_NAME.fullmatch(bucket):
+        raise ValueError(f"REFTRACK_IMPORT_S3_ROOTS: {bucket!r} is not an S3 bucket name (lower case, 3-63 characters)")
+    prefix = prefix.strip("/")
+    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+        raise ValueError(f"REFTRACK_IMPORT_S3_ROOTS: {root!r} has an empty, '.' or '..' segment")
+    if "{" in prefix.replace(USER_ID_PLACEHOLDER, "") or "}" in prefix.replace(USER_ID_PLACEHOLDER, ""):
+        raise ValueError(f"REFTRACK_IMPORT_S3_ROOTS: {root!r} has a placeholder other than {USER_ID_PLACEHOLDER}")
+    return f"s3://{bucket}/{prefix}/" if prefix else f"s3://{bucket}/"
 
 
 class Settings(BaseSettings):
@@ -70,8 +92,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(default=1 << 30, gt=0)
     # JSON request bodies (every route but the upload and the label-file imports): refused beyond this.
     max_json_bytes: int = Field(default=1 << 20, gt=0)
-    # Server folders POST /v1/imports may read (a JSON list, e.g. '["/srv/music"]'); empty: only s3:// sources.
+    # Where POST /v1/imports may read, as JSON lists: server folders ('["/srv/music"]') and S3 prefixes
+    # ('["s3://studio-drop/users/{user_id}/"]'), read with the server's own S3 credentials. "{user_id}" makes a
+    # root per user. Empty: that kind of source is refused. The service's own storage is never readable.
     import_roots: list[Path] = Field(default_factory=list)
+    import_s3_roots: list[str] = Field(default_factory=list)
     # Tracks per transaction when importing a library or queueing re-analyses.
     import_chunk_size: int = Field(default=50, gt=0)
     token_ttl_days: int = 365
@@ -88,6 +113,22 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 return "postgresql+psycopg://" + value[len(prefix) :]
         return value
+
+    @field_validator("import_roots")
+    @classmethod
+    def _check_import_roots(cls, value: list[Path]) -> list[Path]:
+        for root in value:
+            text = str(root)
+            if not root.expanduser().is_absolute():
+                raise ValueError(f"REFTRACK_IMPORT_ROOTS: {text!r} is not an absolute path")
+            if "{" in text.replace(USER_ID_PLACEHOLDER, "") or "}" in text.replace(USER_ID_PLACEHOLDER, ""):
+                raise ValueError(f"REFTRACK_IMPORT_ROOTS: {text!r} has a placeholder other than {USER_ID_PLACEHOLDER}")
+        return value
+
+    @field_validator("import_s3_roots")
+    @classmethod
+    def _check_import_s3_roots(cls, value: list[str]) -> list[str]:
+        return [_normalise_s3_root(root) for root in value]
 
     @field_validator("webhook_url")
     @classmethod

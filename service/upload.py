@@ -3,6 +3,10 @@
 Starlette's form parser spools every file part to its own temporary file, which the service would then copy
 again to hash and probe it; a 1 GiB upload would be written to disk twice. Here the one ``file`` part is
 written once, in bounded chunks off the event loop, and small text fields are kept in memory.
+
+A body is accepted only when it is complete (it ends with the closing boundary) and every text field is within
+its limits and free of NUL characters, which PostgreSQL text cannot hold. Anything else is refused before a byte
+is stored, and the temporary file is removed.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from service.errors import BadRequest
+from service.errors import BadRequest, InvalidInput
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -111,12 +115,26 @@ class _Receiver:
         if b"name" not in options:
             raise BadRequest('multipart part without a Content-Disposition "name"')
         self._part.name = options[b"name"].decode("utf-8", "replace")
+        if b"filename" not in options and self._part.name == FILE_FIELD:
+            # A client that sends the audio as a plain text field (curl -F 'file=<song.wav') would otherwise be
+            # told that a text field is too large, or that there is no file at all.
+            raise BadRequest(
+                f"the {FILE_FIELD!r} part has no file name: send the audio as a file part with a filename "
+                f'(Content-Disposition: form-data; name="{FILE_FIELD}"; filename="song.wav"), '
+                f"e.g. curl -F {FILE_FIELD}=@song.wav",
+                field=FILE_FIELD,
+            )
         if b"filename" in options:
             self._part.filename = options[b"filename"].decode("utf-8", "replace")
+            if "\x00" in self._part.filename:
+                raise InvalidInput(f"{FILE_FIELD}: the file name must not contain NUL characters", field=FILE_FIELD)
             if self._part.name != FILE_FIELD:
-                raise BadRequest(f"unexpected file field {self._part.name!r}: send the audio as {FILE_FIELD!r}")
+                raise BadRequest(
+                    f"unexpected file field {self._part.name!r}: send the audio as {FILE_FIELD!r}",
+                    field=self._part.name,
+                )
             if self.filename is not None:
-                raise BadRequest("send exactly one file per upload")
+                raise BadRequest("send exactly one file per upload", field=FILE_FIELD)
             self.filename = self._part.filename
 
     def _on_part_data(self, data: bytes, start: int, end: int) -> None:
@@ -127,18 +145,33 @@ class _Receiver:
             self.pending += chunk
         else:
             if len(self._part.data) + len(chunk) > _MAX_FIELD_BYTES:
-                raise BadRequest(f"form field {self._part.name!r} is larger than {_MAX_FIELD_BYTES} bytes")
+                raise BadRequest(
+                    f"form field {self._part.name!r} exceeds the {_MAX_FIELD_BYTES // 1024} KiB limit of a text "
+                    f"field (only the {FILE_FIELD!r} part, sent with a filename, may be large)",
+                    field=self._part.name,
+                )
             self._part.data += chunk
 
     def _on_part_end(self) -> None:
         if self._part.filename is None:
             if len(self.fields) >= _MAX_FIELDS:
                 raise BadRequest("too many form fields")
-            self.fields[self._part.name] = self._part.data.decode("utf-8", "replace")
+            value = self._part.data.decode("utf-8", "replace")
+            if "\x00" in value:
+                # PostgreSQL text cannot hold NUL; refuse it here, naming the field, as JSON bodies do.
+                raise InvalidInput(f"{self._part.name}: must not contain NUL characters", field=self._part.name)
+            self.fields[self._part.name] = value
 
     def flush(self) -> None:
         self.target.write(self.pending)
         self.pending.clear()
+
+
+def _malformed(exc: MultipartParseError) -> str:
+    # The parser reports a boundary mismatch as byte values ("Expected boundary character 45, got 103").
+    if "boundary" in str(exc):
+        return "malformed multipart body: a part does not begin with the boundary given in the Content-Type header"
+    return f"malformed multipart body: {exc}"
 
 
 async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, tmp_dir: Path) -> StreamedUpload:
@@ -161,11 +194,16 @@ async def receive_upload(content_type: str, stream: AsyncIterator[bytes], *, tmp
                     await run_in_threadpool(receiver.flush)
             parser.finalize()
         except MultipartParseError as exc:
-            raise BadRequest(f"malformed multipart body: {exc}") from exc
+            raise BadRequest(_malformed(exc)) from exc
+        if parser.state != MultipartState.END:
+            # The parser leaves completeness to its caller: a body cut short would otherwise pass as an upload.
+            raise BadRequest(
+                "malformed multipart body: it ends before the closing boundary (was the upload interrupted?)"
+            )
         await run_in_threadpool(receiver.flush)
         await run_in_threadpool(target.flush)
         if receiver.filename is None:
-            raise BadRequest(f"no {FILE_FIELD!r} part in the upload")
+            raise BadRequest(f"no {FILE_FIELD!r} part in the upload", field=FILE_FIELD)
         target.seek(0)
         return StreamedUpload(
             file=target,

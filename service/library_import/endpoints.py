@@ -3,27 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, status
 
 from service.auth import CurrentUser
-from service.config import settings
+from service.config import Settings, get_settings
 from service.db import SessionDep
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from service.library_import.schemas import ImportCreate, ImportRead
 from service.library_import.service import library_import as library_import_service
+from service.storage import StorageDep
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 
-
-def get_import_roots() -> list[Path]:
-    """Server folders an API import may read from (``REFTRACK_IMPORT_ROOTS``)."""
-    return list(settings.import_roots)
-
-
-ImportRootsDep = Annotated[list[Path], Depends(get_import_roots)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 @router.post(
@@ -33,11 +27,11 @@ ImportRootsDep = Annotated[list[Path], Depends(get_import_roots)]
     responses=error_responses(Unauthorized, Forbidden, InvalidInput),
 )
 def create_import(
-    body: Annotated[ImportCreate, Body()], session: SessionDep, user: CurrentUser, roots: ImportRootsDep
+    body: Annotated[ImportCreate, Body()], session: SessionDep, user: CurrentUser, cfg: SettingsDep, storage: StorageDep
 ) -> ImportRead:
-    """Import every audio file under a server folder (within the allowed import roots) or an s3:// prefix into
-    your library; it runs in the background. An unfinished import of the same source is returned instead."""
-    record = library_import_service.create(session, user=user, source=body.source, roots=roots)
+    """Import every audio file under a server folder or an s3:// prefix the operator allows (the import roots)
+    into your library; it runs in the background. An unfinished import of the same source is returned instead."""
+    record = library_import_service.create(session, user=user, source=body.source, cfg=cfg, storage=storage)
     return ImportRead.build(record, library_import_service.analysis_counts(session, import_ids=[record.id]))
 
 

@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
+import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from service.config import Settings
+from service.config import S3_BUCKET_NAME, Settings
 from service.errors import InvalidInput
 
 if TYPE_CHECKING:
     from service.storage import S3Storage, Storage
 
 _HASH_CHUNK = 1 << 20
-# S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
-_BUCKET = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 # Files that are not audio are skipped quietly, unless their name says they should have been audio.
 AUDIO_SUFFIXES = frozenset(
     {".wav", ".wave", ".aif", ".aiff", ".aifc", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".mp4", ".aac"}
@@ -36,6 +34,8 @@ class SourceFile:
     name: str
     size: int
     etag: str | None = None
+    # Why the file is listed but will not be read (a link out of a confined folder): it counts as failed.
+    refused: str | None = None
 
     @property
     def basename(self) -> str:
@@ -69,9 +69,13 @@ class Tags:
     genre: str | None = None
 
 
+_LEADS_OUT = "links to a file outside the imported folder: not read"
+
+
 @dataclass(frozen=True, slots=True)
 class FolderSource:
-    """A folder (or one file). ``confined`` skips links that lead out of the folder, for imports the API runs."""
+    """A folder (or one file). ``confined`` refuses files whose real path leaves the folder, for imports the API
+    runs, and reads each file once through a descriptor, so a link swapped in after the listing is not followed."""
 
     root: Path
     confined: bool = False
@@ -98,18 +102,19 @@ class FolderSource:
                 try:
                     if not path.is_file():
                         continue
-                    if self.confined and not path.resolve().is_relative_to(root):
-                        continue
                     size = path.stat().st_size
+                    leads_out = self.confined and not path.resolve().is_relative_to(root)
                 except OSError:
                     continue
-                found.append(SourceFile(name=str(path), size=size))
+                found.append(SourceFile(name=str(path), size=size, refused=_LEADS_OUT if leads_out else None))
                 if on_file is not None:
                     on_file()
         return sorted(found, key=lambda f: f.name)
 
     def fetch(self, file: SourceFile, *, tmp_dir: Path) -> Fetched:
-        """Hash the file where it is: no copy is made."""
+        """Hash the file where it is: no copy is made (a confined folder's file is copied, see the class)."""
+        if self.confined:
+            return self._fetch_confined(file, tmp_dir=tmp_dir)
         path = Path(file.name)
         digest = hashlib.sha256()
         size = 0
@@ -119,9 +124,51 @@ class FolderSource:
                 size += len(chunk)
         return Fetched(file=file, path=path, sha256=digest.hexdigest(), size=size)
 
+    def _fetch_confined(self, file: SourceFile, *, tmp_dir: Path) -> Fetched:
+        """Copy the file into a temporary file through one descriptor, checked to be the file inside the root.
+
+        The decoder and the upload then read the copy: a path read three times could be swapped for a link
+        out of the folder between the reads.
+        """
+        real = Path(file.name).resolve()
+        if not real.is_relative_to(self.root.resolve()):
+            raise PermissionError(_LEADS_OUT)
+        # O_NONBLOCK: a FIFO swapped in after the listing must not hang the import.
+        fd = os.open(real, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            opened = os.fstat(fh.fileno())
+            # A folder on the way swapped for a link between resolving and opening shows here.
+            if real.resolve() != real or not os.path.samestat(opened, os.stat(real)):
+                raise PermissionError("changed while it was being read: not read")
+            if not stat.S_ISREG(opened.st_mode):
+                raise PermissionError("not a regular file: not read")
+            return _spool(file, fh, tmp_dir=tmp_dir)
+
     def store(self, fetched: Fetched, *, storage: Storage, key: str, content_type: str | None) -> None:
         with fetched.path.open("rb") as fh:
             storage.put(key, fh, content_type=content_type)
+
+
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _spool(file: SourceFile, body: _Readable, *, tmp_dir: Path) -> Fetched:
+    """Stream ``body`` once into a temporary file, hashing it on the way (the decoder needs a file)."""
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    spool = tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="import-")
+    try:
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := body.read(_HASH_CHUNK):
+            digest.update(chunk)
+            spool.write(chunk)
+            size += len(chunk)
+        spool.flush()
+    except BaseException:
+        spool.close()
+        raise
+    return Fetched(file=file, path=Path(spool.name), sha256=digest.hexdigest(), size=size, spool=spool)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,24 +196,11 @@ class BucketSource:
 
     def fetch(self, file: SourceFile, *, tmp_dir: Path) -> Fetched:
         """Stream the object once into a temporary file, hashing it on the way (the decoder needs a file)."""
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        spool = tempfile.NamedTemporaryFile(dir=tmp_dir, prefix="import-")
+        body = self.reader.open(file.name)
         try:
-            digest = hashlib.sha256()
-            size = 0
-            body = self.reader.open(file.name)
-            try:
-                while chunk := body.read(_HASH_CHUNK):
-                    digest.update(chunk)
-                    spool.write(chunk)
-                    size += len(chunk)
-            finally:
-                body.close()
-            spool.flush()
-        except BaseException:
-            spool.close()
-            raise
-        return Fetched(file=file, path=Path(spool.name), sha256=digest.hexdigest(), size=size, spool=spool)
+            return _spool(file, body, tmp_dir=tmp_dir)
+        finally:
+            body.close()
 
     def store(self, fetched: Fetched, *, storage: Storage, key: str, content_type: str | None) -> None:
         from service.storage import S3Storage
@@ -186,7 +220,7 @@ def parse_bucket_source(source: str) -> tuple[str, str]:
     """``(bucket, prefix)`` of ``s3://bucket/prefix``; the prefix names a folder (``""`` for the whole bucket)."""
     rest = source.removeprefix("s3://")
     bucket, _, prefix = rest.partition("/")
-    if not _BUCKET.fullmatch(bucket):
+    if not S3_BUCKET_NAME.fullmatch(bucket):
         raise InvalidInput(f"source: {bucket!r} is not an S3 bucket name", field="source")
     prefix = prefix.strip("/")
     if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):

@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from service.library_import.models import LibraryImport
 
 ImportStatus = Literal["queued", "running", "succeeded", "failed"]
+# Who started the import: a user through the API (reads only the import roots) or the operator's command line.
+ImportOrigin = Literal["api", "cli"]
 
 # An import of an S3 prefix, half-way through: 126 tracks so far (117 new, 9 already in the library).
 _FILES_EXAMPLE: dict[str, Any] = {
@@ -39,7 +41,10 @@ class ImportCreate(BaseModel):
     source: str = Field(
         min_length=1,
         max_length=2048,
-        description="A folder on the server, under one of the allowed import roots, or s3://bucket/prefix",
+        description=(
+            "A folder on the server under one of REFTRACK_IMPORT_ROOTS, or s3://bucket/prefix under one of "
+            "REFTRACK_IMPORT_S3_ROOTS; anything else is refused with 403"
+        ),
         examples=["/srv/music/references", "s3://studio-archive/masters"],
     )
 
@@ -88,6 +93,7 @@ class ImportRead(Schema):
                 {
                     "id": "45515b76-5eec-4183-a88d-dda678919d1f",
                     "source": "s3://studio-archive/masters",
+                    "origin": "api",
                     "status": "running",
                     "files": _FILES_EXAMPLE,
                     "analyses": _ANALYSES_EXAMPLE,
@@ -103,6 +109,7 @@ class ImportRead(Schema):
 
     id: uuid.UUID
     source: str
+    origin: ImportOrigin
     status: ImportStatus
     files: ImportFileCounts
     analyses: AnalysisCounts
@@ -118,6 +125,7 @@ class ImportRead(Schema):
             {
                 "id": record.id,
                 "source": record.source,
+                "origin": record.origin,
                 "status": record.status,
                 "files": ImportFileCounts(
                     found=record.files_found,

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from service.analysis_run.service import ANALYZE_TASK
 from service.config import Settings
 from service.db import after_commit, utcnow
-from service.errors import Forbidden, InvalidInput
+from service.errors import InvalidInput, ServiceError
+from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
 from service.library_import.repository import ReanalyzeMode, library_import_repository
 from service.library_import.scanner import (
@@ -185,28 +186,19 @@ def _send_after_commit(session: Session, analysis_ids: Sequence[uuid.UUID], sent
 class LibraryImportService:
     # ------------------------------------------------------------------------------------------------ create
 
-    def check_source(self, source: str, *, roots: Sequence[Path]) -> str:
-        """The normalised source of an API import: an s3:// prefix, or a folder under one of ``roots``."""
-        if source.strip().startswith("s3://"):
-            return normalise_source(source)
-        if not Path(source.strip()).is_absolute():
-            raise InvalidInput("source: give an absolute server path or s3://bucket/prefix", field="source")
-        if not roots:
-            raise Forbidden("imports from server folders are disabled: no import roots are configured")
-        path = Path(normalise_source(source))
-        if not any(path.is_relative_to(root.expanduser().resolve()) for root in roots):
-            raise Forbidden(f"source: {source.strip()!r} is outside the folders imports may read")
-        try:
-            exists = path.exists()
-        except OSError as exc:
-            raise InvalidInput(f"source: cannot read {str(path)!r}: {exc.strerror or exc}", field="source") from exc
-        if not exists:
-            raise InvalidInput(f"source: no such file or folder {str(path)!r}", field="source")
-        return str(path)
-
-    def create(self, session: Session, *, user: User, source: str, roots: Sequence[Path]) -> LibraryImport:
-        """Record an import and have a worker run it; an unfinished import of the same source is returned."""
-        normalised = self.check_source(source, roots=roots)
+    def create(self, session: Session, *, user: User, source: str, cfg: Settings, storage: Storage) -> LibraryImport:
+        """Record an import of a source the user may read and have a worker run it; an unfinished import of the
+        same source is returned instead."""
+        normalised = ImportPolicy.from_settings(cfg, storage=storage).authorise(source, user_id=user.id)
+        if not normalised.startswith("s3://"):
+            try:
+                exists = Path(normalised).exists()
+            except OSError as exc:
+                raise InvalidInput(
+                    f"source: cannot read {normalised!r}: {exc.strerror or exc}", field="source"
+                ) from exc
+            if not exists:
+                raise InvalidInput(f"source: no such file or folder {normalised!r}", field="source")
         existing = library_import_repository.unfinished(session, user_id=user.id, source=normalised, origin="api")
         if existing is not None:
             return existing
@@ -318,6 +310,12 @@ class LibraryImportService:
                 and now - _aware(heartbeat) < STALE_AFTER
             ):
                 raise ImportBusy(f"import {import_id} is being run elsewhere")
+            if record.origin == "api":
+                # The roots may have changed since the import was created: it reads only what is allowed now.
+                try:
+                    ImportPolicy.from_settings(cfg, storage=storage).authorise(record.source, user_id=record.user_id)
+                except ServiceError as exc:
+                    return self._refuse(record, exc.message, now=now)
             source = open_source(record.source, storage=storage, cfg=cfg)
             if isinstance(source, FolderSource) and record.origin == "api":
                 source = FolderSource(source.root, confined=True)
@@ -350,6 +348,14 @@ class LibraryImportService:
             cursor = record.cursor
         return run, cursor
 
+    def _refuse(self, record: LibraryImport, message: str, *, now: datetime) -> LibraryImport:
+        record.status = "failed"
+        record.error_message = f"refused: {message}"[:2000]
+        record.finished_at = now
+        record.heartbeat_at = None
+        log.warning("library.import.refused", extra={"import_id": str(record.id), "error": message})
+        return record
+
     def _prepare_chunk(self, run: _Run, files: list[SourceFile], progress: ImportProgress) -> _Chunk:
         """Hash, deduplicate, probe and store the chunk's files; nothing is written to the database yet."""
         from analysis.errors import AnalysisError, UnsupportedAudioError
@@ -358,6 +364,10 @@ class LibraryImportService:
         chunk = _Chunk(cursor=files[-1].name)
         for file in files:
             url = run.source.url(file)
+            if file.refused is not None:
+                chunk.errors.append({"path": file.name, "reason": file.refused})
+                progress.file_done("failed")
+                continue
             seen = run.by_url.get(url)
             if seen is not None and file.etag is not None and seen[1] == file.etag:
                 chunk.duplicates.append(seen[0])

@@ -339,16 +339,16 @@ class TrackService:
 
         filename = upload.filename
         if upload.size == 0:
-            raise UnprocessableAudio("empty file: the upload contains no bytes")
+            raise UnprocessableAudio("empty file: the upload contains no bytes", field="file")
         existing = self._existing(session, user_id=user.id, sha256=upload.sha256)
         if existing is not None:
             return existing
         try:
             info = probe(Path(upload.file.name))
         except UnsupportedAudioError as exc:
-            raise UnsupportedMediaType(_user_message(exc, upload.file.name, filename)) from exc
+            raise UnsupportedMediaType(_user_message(exc, upload.file.name, filename), field="file") from exc
         except AudioDecodeError as exc:
-            raise UnprocessableAudio(_user_message(exc, upload.file.name, filename)) from exc
+            raise UnprocessableAudio(_user_message(exc, upload.file.name, filename), field="file") from exc
 
         track_id = uuid.uuid4()
         suffix = PurePath(filename or "").suffix.lower().lstrip(".")[:8]

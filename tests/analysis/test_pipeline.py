@@ -163,6 +163,8 @@ def test_short_clips_and_extreme_rates_do_not_crash(seconds: float, sr: int) -> 
         (np.zeros((2, 0), dtype=np.float32), 44100, "empty"),
         (np.zeros((44100, 2), dtype=np.float32), 44100, "channels-first"),
         (np.array([0.0, np.nan], dtype=np.float32), 44100, "NaN"),
+        (np.array([0.0, -np.inf], dtype=np.float32), 44100, "NaN or infinite"),
+        (np.array([0.0, 1e20], dtype=np.float32), 44100, "far beyond full scale"),
         (np.zeros(10, dtype=np.int16), 44100, "floating point"),
         (np.zeros(10, dtype=np.float32), 44100.0, "integer"),
         (np.zeros(10, dtype=np.float32), 10, "between"),

@@ -3,22 +3,29 @@
 The operations come from the app's own OpenAPI document, so an endpoint added later is covered without editing
 this file: each path parameter and each ``*_id`` field of a JSON body is filled with one of Alice's real ids
 (track, analysis, annotation, region, preset, reference), and the body is the smallest valid instance of the
-request schema, so the request reaches the ownership check instead of failing validation first.
+request schema, so the request reaches the ownership check instead of failing validation first. Likewise every
+parameter or body field that takes a path, URL or bucket is pointed at the service's own storage, where Alice's
+originals are, and must be refused without anything being read or recorded.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.db import session_scope
+from service.app import create_app, wrap
+from service.config import get_settings, settings
+from service.db import get_session, session_scope
 from service.library_import.models import LibraryImport
+from service.storage import LocalStorage, get_storage
+from service.track.models import ReferenceTrack
 from service.user.service import user as user_service
 from tests.fixtures.analysed import AnalysedTrack
 from tests.fixtures.app import Account
@@ -135,15 +142,21 @@ def _operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
     ]
 
 
-def _request(
-    client: TestClient, method: str, path: str, operation: dict[str, Any], ids: dict[str, str], account: Account
-) -> tuple[int, str]:
-    components = client.get("/openapi.json").json().get("components", {}).get("schemas", {})
+def _url(path: str, ids: dict[str, str]) -> str:
+    """``path`` with each parameter filled with one of Alice's ids (or a plain value)."""
     url = path
     for match in reversed(list(_PARAM.finditer(path))):
         name = match.group(1)
         value = _PLAIN_PARAMS.get(name) or ids[_kind(name, path, match.start()) or "track"]
         url = url[: match.start()] + value + url[match.end() :]
+    return url
+
+
+def _request(
+    client: TestClient, method: str, path: str, operation: dict[str, Any], ids: dict[str, str], account: Account
+) -> tuple[int, str]:
+    components = client.get("/openapi.json").json().get("components", {}).get("schemas", {})
+    url = _url(path, ids)
     kwargs: dict[str, Any] = {}
     content = operation.get("requestBody", {}).get("content", {})
     if "application/json" in content:
@@ -213,3 +226,123 @@ def _mentions_foreign_id(operation: dict[str, Any], client: TestClient) -> bool:
     components = client.get("/openapi.json").json()["components"]["schemas"]
     schema = components[ref.rsplit("/", 1)[-1]]
     return any(name.endswith("_id") for name in schema.get("required", []))
+
+
+# A parameter or body field that names a place the server would read: a folder, a URL, a bucket or a key prefix.
+_LOCATION = re.compile(r"(^|_)(source|path|url|uri|bucket|folder|dir|directory|location|prefix)s?($|_)")
+_SERVICE_BUCKET = "reftrack-service"
+
+
+def _location_inputs(client: TestClient) -> list[tuple[str, str, str, str]]:
+    """``(method, path, "query"|"body", name)`` of every input of the API that takes a path, URL or bucket."""
+    spec = client.get("/openapi.json").json()
+    components = spec.get("components", {}).get("schemas", {})
+    found = []
+    for method, path, operation in _operations(client):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and _LOCATION.search(parameter["name"].lower()):
+                found.append((method, path, "query", parameter["name"]))
+        content = operation.get("requestBody", {}).get("content", {})
+        for media in ("application/json", "multipart/form-data"):
+            schema = _resolve(content.get(media, {}).get("schema", {}), components)
+            for name, field in schema.get("properties", {}).items():
+                text = f"{field.get('description', '')} {field.get('examples', '')}"
+                if _LOCATION.search(name.lower()) or "s3://" in text or field.get("format") in ("uri", "path"):
+                    found.append((method, path, "body", name))
+    return found
+
+
+def test_no_path_url_or_bucket_input_reads_the_service_storage(
+    client: TestClient,
+    alice_world: dict[str, str],
+    bob: Account,
+    session_factory: Callable[[], Session],
+    session: Session,
+    local_storage: LocalStorage,
+) -> None:
+    # given: the operator allowed imports from a folder that holds the storage, and from the service's bucket
+    alice = alice_world["user"]
+    cfg = settings.model_copy(
+        update={
+            "import_roots": [local_storage.root.parent],
+            "import_s3_roots": [f"s3://{_SERVICE_BUCKET}/"],
+            "s3_bucket": _SERVICE_BUCKET,
+        }
+    )
+    app = create_app()
+
+    def override_session() -> Iterator[Session]:
+        with session_scope(session_factory) as s:
+            yield s
+
+    app.dependency_overrides[get_session] = override_session
+    app.dependency_overrides[get_storage] = lambda: local_storage
+    app.dependency_overrides[get_settings] = lambda: cfg
+    hostile = [
+        str(local_storage.root),
+        str(local_storage.root / "tracks" / alice),
+        f"{local_storage.root.parent}/x/../{local_storage.root.name}/tracks/{alice}",
+        str(settings.resolved_data_dir),
+        f"file://{local_storage.root}",
+        f"s3://{_SERVICE_BUCKET}/",
+        f"s3://{_SERVICE_BUCKET}/tracks/{alice}/",
+        f"s3://{_SERVICE_BUCKET.upper()}/tracks/{alice}/",
+    ]
+    files_before = sorted(p for p in local_storage.root.rglob("*") if p.is_file())
+    assert any(p.parts[-3] == alice for p in files_before)
+    components = client.get("/openapi.json").json().get("components", {}).get("schemas", {})
+    inputs = _location_inputs(client)
+    # then: the detection finds at least the import source, so a new such input is found the same way
+    assert ("POST", "/v1/imports", "body", "source") in inputs
+    answered: dict[tuple[str, str, str, str], list[int]] = {}
+    failures = []
+    with TestClient(wrap(app, max_bytes=1 << 20)) as api:
+        for method, path, where, name in inputs:
+            operation = client.get("/openapi.json").json()["paths"][path][method.lower()]
+            for value in hostile:
+                # when: Bob points it at the storage
+                status, line = _request_at(
+                    api, method, path, operation, alice_world, bob, components, where, name, value
+                )
+                answered.setdefault((method, path, where, name), []).append(status)
+                if status not in (403, 404, 422):
+                    failures.append(line)
+    # then: refused (the import source: forbidden, or malformed for the file: URL and the upper-case bucket)
+    assert not failures, "\n".join(failures)
+    assert answered[("POST", "/v1/imports", "body", "source")] == [403, 403, 403, 403, 422, 403, 403, 422]
+    # then: nothing was recorded for Bob and nothing was written
+    session.expire_all()
+    assert session.scalar(select(func.count()).where(LibraryImport.user_id == bob.user.id)) == 0
+    assert session.scalar(select(func.count()).where(ReferenceTrack.user_id == bob.user.id)) == 0
+    assert sorted(p for p in local_storage.root.rglob("*") if p.is_file()) == files_before
+
+
+def _request_at(
+    api: TestClient,
+    method: str,
+    path: str,
+    operation: dict[str, Any],
+    ids: dict[str, str],
+    account: Account,
+    components: dict[str, Any],
+    where: str,
+    name: str,
+    value: str,
+) -> tuple[int, str]:
+    url = _url(path, ids)
+    kwargs: dict[str, Any] = {}
+    if where == "query":
+        kwargs["params"] = {name: value}
+    content = operation.get("requestBody", {}).get("content", {})
+    if "application/json" in content:
+        body = _minimal(content["application/json"].get("schema", {}), components, ids)
+        if where == "body":
+            body[name] = value
+        kwargs["json"] = body
+    elif "multipart/form-data" in content and where == "body":
+        kwargs["data"] = {name: value}
+    response = api.request(method, url, headers=account.headers, **kwargs)
+    return (
+        response.status_code,
+        f"{method} {url} {where} {name}={value!r} -> {response.status_code} {response.text[:300]}",
+    )

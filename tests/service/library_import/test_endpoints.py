@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,13 +16,13 @@ from sqlalchemy.orm import Session
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.app import create_app, wrap
-from service.config import settings
+from service.config import Settings, get_settings, settings
 from service.db import get_session, session_scope, utcnow
-from service.library_import.endpoints import get_import_roots, router
+from service.library_import.endpoints import router
 from service.library_import.models import LibraryImport
 from service.library_import.service import STALE_AFTER, ImportBusy
 from service.library_import.service import library_import as library_import_service
-from service.storage import LocalStorage, get_storage
+from service.storage import LocalStorage, Storage, get_storage
 from service.track.models import ReferenceTrack
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -34,7 +35,13 @@ def roots(tmp_path: Path) -> list[Path]:
 
 
 @pytest.fixture
-def api(session_factory: Callable[[], Session], local_storage: LocalStorage, roots: list[Path]) -> Iterator[TestClient]:
+def cfg(roots: list[Path]) -> Settings:
+    """The settings the API and the worker read: the test library is the one import root."""
+    return settings.model_copy(update={"import_roots": roots})
+
+
+@pytest.fixture
+def api(session_factory: Callable[[], Session], local_storage: LocalStorage, cfg: Settings) -> Iterator[TestClient]:
     app = create_app()
     if not any(getattr(route, "path", "") == "/v1/imports" for route in app.routes):
         app.include_router(router)
@@ -45,13 +52,17 @@ def api(session_factory: Callable[[], Session], local_storage: LocalStorage, roo
 
     app.dependency_overrides[get_session] = override_session
     app.dependency_overrides[get_storage] = lambda: local_storage
-    app.dependency_overrides[get_import_roots] = lambda: roots
+    app.dependency_overrides[get_settings] = lambda: cfg
     with TestClient(wrap(app, max_bytes=1 << 20)) as client:
         yield client
 
 
 def run_worker_job(
-    import_id: str, session_factory: Callable[[], Session], storage: LocalStorage, tmp_path: Path
+    import_id: str,
+    session_factory: Callable[[], Session],
+    storage: Storage,
+    tmp_path: Path,
+    cfg: Settings,
 ) -> None:
     """What the ``library.import`` task does with the id it receives."""
     library_import_service.run(
@@ -59,7 +70,7 @@ def run_worker_job(
         session_scope=lambda: session_scope(session_factory),
         storage=storage,
         tmp_dir=tmp_path / "work",
-        cfg=settings,
+        cfg=cfg,
         chunk_size=2,
     )
 
@@ -72,6 +83,7 @@ def test_post_queues_the_import_and_get_follows_files_and_analyses(
     session: Session,
     local_storage: LocalStorage,
     tmp_path: Path,
+    cfg: Settings,
 ) -> None:
     # given
     before = set(sent_tasks("library.import"))
@@ -81,6 +93,7 @@ def test_post_queues_the_import_and_get_follows_files_and_analyses(
     assert created.status_code == 202, created.text
     body = created.json()
     assert body["source"] == str(library.root)
+    assert body["origin"] == "api"
     assert body["status"] == "queued"
     assert body["files"] == {
         "found": None,
@@ -93,7 +106,7 @@ def test_post_queues_the_import_and_get_follows_files_and_analyses(
     assert body["analyses"] == {"queued": 0, "running": 0, "succeeded": 0, "failed": 0}
     assert [m for m in sent_tasks("library.import") if m not in before] == [(body["id"], "analysis.bulk")]
     # when: a worker runs it, starts one analysis and fails another
-    run_worker_job(body["id"], session_factory, local_storage, tmp_path)
+    run_worker_job(body["id"], session_factory, local_storage, tmp_path, cfg)
     first, second = session.scalars(select(AnalysisRun).order_by(AnalysisRun.created_at, AnalysisRun.id)).all()[:2]
     with session_scope(session_factory) as s:
         analysis_run_service.start(s, analysis_id=first.id)
@@ -148,7 +161,7 @@ def test_posting_the_same_source_again_returns_the_unfinished_import(
 @pytest.mark.parametrize(
     ("source", "code", "detail"),
     [
-        ("/etc", 403, "source: '/etc' is outside the folders imports may read"),
+        ("/etc", 403, "source: '/etc' is outside the folders imports may read (REFTRACK_IMPORT_ROOTS)"),
         ("{library}/../..", 403, None),
         ("relative/folder", 422, "source: give an absolute server path or s3://bucket/prefix"),
         ("{library}/missing", 422, "source: no such file or folder '{library}/missing'"),
@@ -169,17 +182,26 @@ def test_sources_outside_the_roots_or_malformed_are_refused(
 
 
 @pytest.mark.parametrize("roots", [[]])
-def test_server_folders_are_refused_when_no_root_is_configured(
-    api: TestClient, alice: Account, library: Library
+def test_server_folders_and_buckets_are_refused_when_no_root_is_configured(
+    api: TestClient, alice: Account, library: Library, session: Session
 ) -> None:
     # when
     folder = api.post("/v1/imports", headers=alice.headers, json={"source": str(library.root)})
     bucket = api.post("/v1/imports", headers=alice.headers, json={"source": "s3://studio-archive/masters"})
     # then
     assert folder.status_code == 403
-    assert folder.json()["detail"] == "imports from server folders are disabled: no import roots are configured"
-    assert bucket.status_code == 202
-    assert bucket.json()["source"] == "s3://studio-archive/masters"
+    assert folder.json() == {
+        "error": "Forbidden",
+        "detail": "imports from server folders are disabled: no import roots are configured (REFTRACK_IMPORT_ROOTS)",
+        "field": "source",
+    }
+    assert bucket.status_code == 403
+    assert bucket.json() == {
+        "error": "Forbidden",
+        "detail": "imports from S3 are disabled: no S3 import roots are configured (REFTRACK_IMPORT_S3_ROOTS)",
+        "field": "source",
+    }
+    assert session.scalars(select(LibraryImport)).all() == []
 
 
 def test_a_link_out_of_the_root_is_not_followed_by_an_api_import(
@@ -190,6 +212,7 @@ def test_a_link_out_of_the_root_is_not_followed_by_an_api_import(
     session: Session,
     local_storage: LocalStorage,
     tmp_path: Path,
+    cfg: Settings,
 ) -> None:
     # given: a link inside the root to audio outside it
     outside = tmp_path / "private"
@@ -198,11 +221,16 @@ def test_a_link_out_of_the_root_is_not_followed_by_an_api_import(
     (library.root / "link.wav").symlink_to(secret)
     created = api.post("/v1/imports", headers=alice.headers, json={"source": str(library.root)}).json()
     # when
-    run_worker_job(created["id"], session_factory, local_storage, tmp_path)
-    # then
+    run_worker_job(created["id"], session_factory, local_storage, tmp_path, cfg)
+    # then: the link is listed, refused with the reason, and its target is nowhere in the library
     done = api.get(f"/v1/imports/{created['id']}", headers=alice.headers).json()
-    assert (done["files"]["found"], done["files"]["imported"]) == (7, 4)
+    assert done["files"] == {"found": 8, "processed": 8, "imported": 4, "duplicate": 1, "not_audio": 1, "failed": 2}
+    assert {e["path"]: e["reason"] for e in done["errors"]}[str(library.root / "link.wav")] == (
+        "links to a file outside the imported folder: not read"
+    )
     assert "link" not in set(session.scalars(select(ReferenceTrack.title)))
+    secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    assert session.scalars(select(ReferenceTrack).where(ReferenceTrack.content_sha256 == secret_sha)).all() == []
 
 
 def test_a_worker_backs_off_while_another_runner_is_alive_and_resumes_a_dead_ones_import(
@@ -213,6 +241,7 @@ def test_a_worker_backs_off_while_another_runner_is_alive_and_resumes_a_dead_one
     session: Session,
     local_storage: LocalStorage,
     tmp_path: Path,
+    cfg: Settings,
 ) -> None:
     # given: an import another runner claimed a moment ago
     created = api.post("/v1/imports", headers=alice.headers, json={"source": str(library.root)}).json()
@@ -224,15 +253,15 @@ def test_a_worker_backs_off_while_another_runner_is_alive_and_resumes_a_dead_one
         record.heartbeat_at = utcnow()
     # when / then
     with pytest.raises(ImportBusy):
-        run_worker_job(created["id"], session_factory, local_storage, tmp_path)
+        run_worker_job(created["id"], session_factory, local_storage, tmp_path, cfg)
     # given: that runner has not been heard of for longer than an import may stay silent
     with session_scope(session_factory) as s:
         record = s.get(LibraryImport, import_id)
         assert record is not None
         record.heartbeat_at = utcnow() - STALE_AFTER - timedelta(seconds=1)
     # when
-    run_worker_job(created["id"], session_factory, local_storage, tmp_path)
-    run_worker_job(created["id"], session_factory, local_storage, tmp_path)
+    run_worker_job(created["id"], session_factory, local_storage, tmp_path, cfg)
+    run_worker_job(created["id"], session_factory, local_storage, tmp_path, cfg)
     # then: resumed once, and the finished import is left alone the second time
     done = api.get(f"/v1/imports/{created['id']}", headers=alice.headers).json()
     assert (done["status"], done["files"]["imported"], done["files"]["duplicate"]) == ("succeeded", 4, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 from pathlib import Path
 
@@ -102,3 +103,69 @@ def test_a_bucket_prefix_lists_its_objects_only_and_streams_and_copies_them(
     assert not fetched.path.exists()
     with pytest.raises(FileNotFoundError):
         s3_storage.open("music/missing.wav")
+
+
+def test_a_confined_folder_reads_a_copy_of_the_file_it_listed(library: Library, tmp_path: Path) -> None:
+    # given
+    source = FolderSource(library.root, confined=True)
+    listed = {f.basename: f for f in source.files()}
+    # when
+    fetched = source.fetch(listed["a kick.wav"], tmp_dir=tmp_path / "work")
+    # then: the decoder and the upload read a private copy, gone once closed
+    try:
+        assert fetched.path.parent == tmp_path / "work"
+        assert fetched.path.read_bytes() == library.audio["wav"].read_bytes()
+        assert fetched.sha256 == hashlib.sha256(library.audio["wav"].read_bytes()).hexdigest()
+    finally:
+        fetched.close()
+    assert list((tmp_path / "work").iterdir()) == []
+
+
+def test_a_confined_folder_refuses_a_link_swapped_in_after_the_listing(library: Library, tmp_path: Path) -> None:
+    # given: the listing saw a regular file; then the file became a link to a private one, and a folder on the
+    # way to another file became a link out of the root
+    private = tmp_path / "private"
+    (private / "Deeper").mkdir(parents=True)
+    (private / "secret.wav").write_bytes(b"RIFF secret")
+    (private / "Deeper" / "b tagged.flac").write_bytes(b"fLaC secret")
+    source = FolderSource(library.root, confined=True)
+    listed = {f.basename: f for f in source.files()}
+    library.audio["wav"].unlink()
+    library.audio["wav"].symlink_to(private / "secret.wav")
+    deeper = library.root / "Nested" / "Deeper"
+    deeper.rename(tmp_path / "moved")
+    deeper.symlink_to(private / "Deeper", target_is_directory=True)
+    # when / then
+    for name in ("a kick.wav", "b tagged.flac"):
+        with pytest.raises(PermissionError) as refused:
+            source.fetch(listed[name], tmp_dir=tmp_path / "work")
+        assert str(refused.value) == "links to a file outside the imported folder: not read"
+    assert list((tmp_path / "work").glob("*")) == []
+
+
+def test_a_confined_folder_refuses_a_fifo_swapped_in_without_blocking(library: Library, tmp_path: Path) -> None:
+    # given
+    source = FolderSource(library.root, confined=True)
+    listed = {f.basename: f for f in source.files()}
+    library.audio["mp3"].unlink()
+    os.mkfifo(library.audio["mp3"])
+    # when / then
+    with pytest.raises(PermissionError) as refused:
+        source.fetch(listed["e tagged.mp3"], tmp_dir=tmp_path / "work")
+    assert str(refused.value) == "not a regular file: not read"
+
+
+def test_a_confined_folder_lists_links_out_of_it_as_refused(library: Library, tmp_path: Path) -> None:
+    # given: a link to a file outside, a link to a file inside, and a link to a folder outside
+    (tmp_path / "private").mkdir()
+    (tmp_path / "private" / "secret.wav").write_bytes(b"RIFF secret")
+    (library.root / "out.wav").symlink_to(tmp_path / "private" / "secret.wav")
+    (library.root / "in.wav").symlink_to(library.audio["wav"])
+    (library.root / "outdir").symlink_to(tmp_path / "private", target_is_directory=True)
+    # when
+    confined = {f.basename: f.refused for f in FolderSource(library.root, confined=True).files()}
+    operator = {f.basename: f.refused for f in FolderSource(library.root).files()}
+    # then: folders behind links are not walked; the operator's own import reads every link
+    assert (confined["out.wav"], confined["in.wav"]) == ("links to a file outside the imported folder: not read", None)
+    assert "secret.wav" not in confined
+    assert (operator["out.wav"], operator["in.wav"]) == (None, None)

@@ -297,7 +297,7 @@ def test_missing_file_part_is_a_bad_request(client: TestClient, alice: Account) 
     response = client.post("/v1/tracks", headers=alice.headers, files={"title": (None, "x")})
     # then
     assert response.status_code == 400
-    assert response.json() == {"error": "BadRequest", "detail": "no 'file' part in the upload"}
+    assert response.json() == {"error": "BadRequest", "detail": "no 'file' part in the upload", "field": "file"}
 
 
 def test_a_body_that_is_not_multipart_is_a_bad_request(client: TestClient, alice: Account) -> None:
