@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.analysis_run.endpoints import router as analysis_router
 from service.annotation.endpoints import router as annotation_router
-from service.auth import bearer_credentials, current_user
+from service.auth import bearer_credentials, current_user, session_cookie
 from service.config import Settings, settings
 from service.db import database, get_session, mark_read_only, reset_read_only
 from service.errors import ServiceError
@@ -235,7 +235,7 @@ def _guard(app: FastAPI, *, max_json_bytes: int) -> None:
 
         def check() -> None:
             with contextmanager(provider)() as session:
-                current_user(request, session, credentials)
+                current_user(request, session, credentials, session_cookie(request))
 
         await run_in_threadpool(check)
 

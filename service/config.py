@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # Tracks per transaction when importing a library or queueing re-analyses.
     import_chunk_size: int = Field(default=50, gt=0)
     token_ttl_days: int = 365
+    # A browser's cookie session (signed in by the link `reftrack serve` prints, or with a token) lasts this long.
+    session_ttl_hours: int = Field(default=14 * 24, gt=0)
+    # The one-time sign-in link `reftrack serve` prints works once, for this long or until the next start.
+    login_ticket_ttl_s: int = Field(default=3600, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
