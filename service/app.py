@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -448,11 +449,48 @@ def app_csp(cfg: Settings = settings) -> str:
     return APP_CSP.replace("media-src 'self' blob:", f"media-src 'self' blob: {storage}")
 
 
-def wrap(app: ASGIApp, *, max_bytes: int, concurrency: int | None = None) -> ASGIApp:
-    """The middleware every deployment runs: response headers and the last-resort error answer outermost, then
-    the body size limit, compression and the gate."""
+# What a browser on another origin may send and read (preflight answers are cached by the browser this long).
+CORS_ALLOW_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID", "Range", "If-None-Match"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Length",
+    "Content-Disposition",
+    "X-Duplicate-Of",
+]
+CORS_MAX_AGE_S = 600
+
+
+def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
+    """Answer preflights and add CORS headers for ``origins`` only (with credentials); nothing when empty."""
+    if not origins:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_credentials=True,
+        allow_methods=CORS_ALLOW_METHODS,
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age=CORS_MAX_AGE_S,
+    )
+
+
+def wrap(
+    app: ASGIApp, *, max_bytes: int, concurrency: int | None = None, cors_origins: list[str] | None = None
+) -> ASGIApp:
+    """The middleware every deployment runs: response headers outermost, then CORS (so errors and the
+    last-resort answer carry its headers too), the last-resort error answer, the body size limit, compression
+    and the gate."""
     gated = RequestGate(app, limit=concurrency or database.capacity)
-    return ResponseHeaders(CatchAll(BodySizeLimit(CompressJSON(gated), max_bytes=max_bytes)), csp=app_csp())
+    inner = CatchAll(BodySizeLimit(CompressJSON(gated), max_bytes=max_bytes))
+    origins = settings.cors_origins if cors_origins is None else cors_origins
+    return ResponseHeaders(cors(inner, origins), csp=app_csp())
 
 
 def create_asgi_app() -> ASGIApp:
