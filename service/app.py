@@ -384,7 +384,7 @@ class CompressJSON:
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=5)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("path", "").endswith("/audio"):
+        if scope["type"] == "http" and not scope.get("path", "").endswith(("/audio", "/audio/signed")):
             await self.gzip(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "minioadmin", "placeholder"}
@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     # Tracks per transaction when importing a library or queueing re-analyses.
     import_chunk_size: int = Field(default=50, gt=0)
     token_ttl_days: int = 365
+    # Key of the HMAC that signs short-lived audio URLs. Unset: a random key kept in REFTRACK_DATA_DIR/secret_key,
+    # enough for one server; set the same value on every API server behind one address.
+    secret_key: SecretStr | None = None
+    # Lifetime of a signed audio URL when the client asks for none (GET /v1/tracks/{id}/audio/url), and the most
+    # it may ask for.
+    audio_url_ttl_s: int = Field(default=3600, gt=0)
+    audio_url_max_ttl_s: int = Field(default=6 * 3600, gt=0)
     # A browser's cookie session (signed in by the link `reftrack serve` prints, or with a token) lasts this long.
     session_ttl_hours: int = Field(default=14 * 24, gt=0)
     # The one-time sign-in link `reftrack serve` prints works once, for this long or until the next start.
@@ -226,6 +233,10 @@ class Settings(BaseSettings):
     @property
     def token_file(self) -> Path:
         return self.resolved_data_dir / "token"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.resolved_data_dir / "secret_key"
 
 
 def get_settings() -> Settings:
