@@ -143,3 +143,8 @@ class ImportRead(Schema):
                 "finished_at": record.finished_at,
             }
         )
+
+
+class ImportList(Schema):
+    data: list[ImportRead]
+    count: int = Field(description="How many imports you have in all")
