@@ -38,6 +38,10 @@ class Forbidden(ServiceError):
     status_code = 403
 
 
+class CsrfFailed(Forbidden):
+    """A state-changing request authenticated by the session cookie without the matching CSRF header."""
+
+
 class NotFound(ServiceError):
     status_code = 404
 

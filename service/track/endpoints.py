@@ -1,12 +1,18 @@
 from __future__ import annotations
 
+import hashlib
+import json
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
@@ -28,8 +34,8 @@ from service.errors import (
 from service.storage import StorageDep
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
-from service.track.schemas import TrackList, TrackListQuery, TrackRead, TrackUpdate
-from service.track.service import AudioRedirect, TrackFields
+from service.track.schemas import AudioUrlRead, TrackList, TrackListQuery, TrackRead, TrackUpdate
+from service.track.service import AudioFile, AudioRedirect, TrackFields
 from service.track.service import track as track_service
 from service.upload import receive_upload
 
@@ -70,14 +76,28 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_model=TrackRead,
     openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
-        200: {"model": TrackRead, "description": "The same bytes were uploaded before: the existing track"},
+        200: {
+            "model": TrackRead,
+            "description": (
+                "The same bytes were uploaded before: the existing track, unchanged. `X-Duplicate-Of` names it;"
+                " `X-Ignored-Fields` lists the form fields sent that differ from it (change them with PATCH)"
+            ),
+            "headers": {
+                "X-Duplicate-Of": {"description": "The id of the existing track", "schema": {"type": "string"}},
+                "X-Ignored-Fields": {
+                    "description": "Comma-separated form fields not applied, e.g. `title, artist`",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
         **error_responses(BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, UnprocessableAudio),
     },
 )
 async def upload_track(
     request: Request, response: Response, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> TrackRead:
-    """Upload a reference track (multipart ``file``); its analysis is queued and runs in the background."""
+    """Upload a reference track (multipart ``file``); its analysis is queued and runs in the background. The same
+    bytes again answer 200 with the existing track, unchanged, and say so in `X-Duplicate-Of`."""
     upload = await receive_upload(request.headers.get("content-type", ""), request.stream(), tmp_dir=settings.tmp_dir)
     try:
         fields = TrackFields(**{k: upload.fields.get(k) for k in ("title", "artist", "album", "genre")})
@@ -86,6 +106,9 @@ async def upload_track(
         )
         if not ingested.created:
             response.status_code = status.HTTP_200_OK
+            response.headers["X-Duplicate-Of"] = str(ingested.track.id)
+            if ingested.ignored:
+                response.headers["X-Ignored-Fields"] = ", ".join(ingested.ignored)
         return await run_in_threadpool(_read, ingested.track, ingested.analysis)
     finally:
         upload.close()
@@ -143,17 +166,78 @@ def get_track_audio(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> Response:
-    """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support."""
+    """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support.
+    The app's session cookie authenticates it, so `<audio src>` plays it; other frontends ask for a signed URL
+    (`GET /v1/tracks/{track_id}/audio/url`)."""
     audio = track_service.audio(
         session, user=user, track_id=track_id, storage=storage, range_header=range_header, if_range=if_range
     )
+    return _audio_response(audio, max_age_s=3600)
+
+
+@router.get(
+    "/{track_id}/audio/url",
+    response_model=AudioUrlRead,
+    responses=error_responses(Unauthorized, NotFound, InvalidInput, StorageUnavailable),
+)
+def get_track_audio_url(
+    request: Request,
+    track_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    user: CurrentUser,
+    expires_in: Annotated[
+        int | None,
+        Query(ge=1, le=settings.audio_url_max_ttl_s, description="Seconds the URL works; defaults to an hour"),
+    ] = None,
+) -> AudioUrlRead:
+    """A short-lived URL that plays the original without credentials, for a media element of a frontend that
+    authenticates with a token: presigned by object storage (S3, R2), or signed for this service (local
+    storage); both honour HTTP Range. The URL is bound to this user and track; treat it as a secret."""
+    ttl = expires_in or settings.audio_url_ttl_s
+    signed = track_service.audio_url(session, user=user, track_id=track_id, storage=storage, expires_in=ttl)
+    url = signed.url
+    if url is None:
+        base = str(request.url_for("get_signed_track_audio", track_id=track_id))
+        url = f"{base}?{urlencode({'user': signed.user_id, 'expires': signed.expires, 'signature': signed.signature})}"
+    return AudioUrlRead(url=url, expires_at=datetime.fromtimestamp(signed.expires, UTC))
+
+
+@router.get("/{track_id}/audio/signed", response_model=None, response_class=Response, include_in_schema=False)
+def get_signed_track_audio(
+    track_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    user: Annotated[uuid.UUID, Query()],
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=100)],
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    """The original behind a URL from `GET /v1/tracks/{track_id}/audio/url`: the URL is its credential."""
+    audio = track_service.signed_audio(
+        session,
+        track_id=track_id,
+        user_id=user,
+        expires=expires,
+        signature=signature,
+        storage=storage,
+        range_header=range_header,
+        if_range=if_range,
+    )
+    # Cached no longer than the URL works.
+    remaining = max(0, min(3600, expires - int(time.time())))
+    return _audio_response(audio, max_age_s=remaining)
+
+
+def _audio_response(audio: AudioRedirect | AudioFile, *, max_age_s: int) -> Response:
     if isinstance(audio, AudioRedirect):
         return RedirectResponse(audio.url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(audio.length),
         "ETag": audio.etag,
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": f"private, max-age={max_age_s}",
     }
     if audio.partial:
         headers["Content-Range"] = f"bytes {audio.first}-{audio.last}/{audio.size}"
@@ -165,16 +249,29 @@ def get_track_audio(
     )
 
 
-@router.get("/{track_id}/analysis", response_model=AnalysisRead, responses=error_responses(Unauthorized, NotFound))
-def get_track_analysis(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AnalysisRead:
-    """The latest analysis of a track: status, summary results, or the error that stopped it."""
+@router.get(
+    "/{track_id}/analysis",
+    response_model=AnalysisRead,
+    responses={
+        304: {"description": "The copy named by If-None-Match is current"},
+        **error_responses(Unauthorized, NotFound),
+    },
+)
+def get_track_analysis(request: Request, track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
+    """The latest analysis of a track: status, summary results, or the error that stopped it. Its `ETag` changes
+    with any of it (status, progress, results), so polling with `If-None-Match` gets 304 until something does."""
     track = track_repository.get(session, user_id=user.id, track_id=track_id)
     if track is None:
         raise NotFound("track not found")
     latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
     if latest is None:
         raise NotFound("track has no analysis")
-    return AnalysisRead.model_validate(latest)
+    body = AnalysisRead.model_validate(latest).model_dump(mode="json")
+    content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    headers = {"ETag": f'"{hashlib.sha256(content).hexdigest()[:32]}"', "Cache-Control": REVALIDATE}
+    if matches(request, headers["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=content, media_type="application/json", headers=headers)
 
 
 @router.delete("/{track_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized, NotFound))
