@@ -14,15 +14,14 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy.orm import Session
 
-from service.app import wrap
 from service.config import Settings
 from service.db import session_scope
 from service.signing import sign, signing_key
 from service.storage import S3Storage
 from service.user.service import user as user_service
-from tests.fixtures.app import Account
+from tests.fixtures.app import Account, make_client
 from tests.fixtures.audio import click_track, write_audio
-from tests.service.track.test_audio import _app_with, upload
+from tests.service.track.test_audio import upload
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +197,7 @@ def test_a_configured_key_is_used_and_changes_the_signatures(tmp_path: Path) -> 
 
 @pytest.fixture
 def s3_client(session_factory: Callable[[], Session], s3_storage: S3Storage) -> Iterator[TestClient]:
-    with TestClient(wrap(_app_with(session_factory, s3_storage), max_bytes=1 << 30)) as c:
+    with make_client(session_factory, s3_storage) as c:
         yield c
 
 
