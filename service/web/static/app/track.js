@@ -271,6 +271,7 @@ export async function renderTrack(root, trackId) {
     let span = Math.max(MIN_VIEW_S, Math.min(duration, t1 - t0));
     let a = Math.max(0, Math.min(t0, duration - span));
     st.view = { t0: a, t1: a + span };
+    detail.dataset.view = `${st.view.t0.toFixed(3)} ${st.view.t1.toFixed(3)}`;
     draw();
     ensureDetail();
   }
@@ -436,10 +437,10 @@ export async function renderTrack(root, trackId) {
     }
     const ids = st.regions.map((r) => r.id);
     regionList.replaceChildren(...st.regions.map((r, i) => {
-      const looping = st.looping && st.loop && st.loop.id === r.id;
-      const play = el('button', { type: 'button', class: 'icon', 'aria-pressed': String(Boolean(looping)), 'aria-label': `Play ${r.name} looped` }, looping ? '⟳' : '▶');
+      const looping = Boolean(st.looping && st.loop && st.loop.id === r.id);
+      const play = el('button', { type: 'button', class: 'icon', 'aria-pressed': String(looping), 'aria-label': `Play ${r.name} looped` }, looping ? '⟳' : '▶');
       play.addEventListener('click', () => {
-        if (looping) { setLoop(st.loop, false); return; }
+        if (looping && !audio.paused) { audio.pause(); return; }
         setLoop({ start: r.start_time_seconds, end: r.end_time_seconds, id: r.id }, true);
         seek(r.start_time_seconds);
         if (audio.paused) togglePlay();
@@ -674,6 +675,7 @@ export async function renderTrack(root, trackId) {
   renderRegions();
   const initialSpan = Math.min(duration, 30);
   st.view = { t0: 0, t1: initialSpan };
+  detail.dataset.view = `0.000 ${initialSpan.toFixed(3)}`;
   const overviewPixels = overview.clientWidth || 800;
   try {
     st.overview = await source.fetch(0, duration, overviewPixels);
