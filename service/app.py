@@ -3,27 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
+import hashlib
 import logging
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request, params
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_fields_from_routes, get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import text
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.analysis_run.endpoints import router as analysis_router
 from service.annotation.endpoints import router as annotation_router
-from service.config import settings
-from service.db import database, mark_read_only, reset_read_only
+from service.auth import bearer_credentials, current_user, session_cookie
+from service.config import Settings, settings
+from service.db import database, get_session, mark_read_only, reset_read_only
 from service.errors import ServiceError
 from service.library_import.endpoints import router as import_router
 from service.listening_prompt.endpoints import router as prompt_router
+from service.middleware import (
+    APP_CSP,
+    CatchAll,
+    GuardedRoute,
+    RequestGuard,
+    ResponseHeaders,
+    error_response,
+    origin_of,
+    unexpected_error_response,
+)
 from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
 from service.schemas import DEGRADED_EXAMPLE, HEALTHY_EXAMPLE, ErrorRead, HealthRead
@@ -86,18 +108,24 @@ class BodySizeLimit:
         await self.app(scope, counting_receive, send)
 
 
-def create_app() -> FastAPI:
+def create_app(*, max_json_bytes: int | None = None) -> FastAPI:
     app = FastAPI(
         title="reftrack",
         version="0.1.0",
         summary="Audio reference-track analysis: tempo, beats, key, loudness, waveforms.",
+        # Served below, each with a Content-Security-Policy that allows exactly what the page loads.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
 
     @app.exception_handler(ServiceError)
     async def service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        response = _error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None, field=exc.field)
-        response.headers.update(exc.headers or {})
-        return response
+        return error_response(exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+        return unexpected_error_response(request.scope, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -112,8 +140,12 @@ def create_app() -> FastAPI:
         errors = [
             {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()
         ]
+        if any(e["type"] == "json_invalid" for e in errors):
+            # FastAPI puts the character offset where a field name goes ("loc": ["body", 10]).
+            return _error(422, "ValidationError", "body: not valid JSON", field="body")
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        field = ".".join(str(p) for p in first["loc"][1:]) or "request"
+        loc = first["loc"]
+        field = ".".join(str(p) for p in loc[1:]) or (str(loc[0]) if loc else "request")
         return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors}, field=field)
 
     for router in (
@@ -128,6 +160,8 @@ def create_app() -> FastAPI:
     ):
         app.include_router(router)
     _use_one_error_shape_in_openapi(app)
+    _serve_docs(app)
+    _guard(app, max_json_bytes=max_json_bytes or settings.max_json_bytes)
 
     @app.get(
         "/healthz",
@@ -170,6 +204,110 @@ def create_app() -> FastAPI:
         )
 
     return app
+
+
+def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
+    return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
+
+
+def _guarded_routes(app: FastAPI) -> list[GuardedRoute]:
+    """Every API route, as the app matches it (routers included with their prefixes)."""
+    guarded = []
+    for route in iter_route_contexts(app.routes):
+        if not isinstance(route.original_route, APIRoute):
+            continue
+        dependant: Dependant = route.dependant
+        body = route.body_field
+        guarded.append(
+            GuardedRoute(
+                matches=route.matches,
+                needs_user=_depends_on(dependant, current_user),
+                json_body=body is not None and not isinstance(body.field_info, params.Form),
+            )
+        )
+    return guarded
+
+
+def _guard(app: FastAPI, *, max_json_bytes: int) -> None:
+    """Run the request-level checks of ``RequestGuard`` inside the app, with its routes and its sessions."""
+
+    async def authenticate(request: Request) -> None:
+        credentials = await bearer_credentials(request)
+        # The session the routes get, test overrides included.
+        provider: Callable[[], Iterator[Session]] = app.dependency_overrides.get(get_session, get_session)
+
+        def check() -> None:
+            with contextmanager(provider)() as session:
+                current_user(request, session, credentials, session_cookie(request))
+
+        await run_in_threadpool(check)
+
+    app.add_middleware(
+        RequestGuard,
+        routes=lambda: _guarded_routes(app),
+        authenticate=authenticate,
+        max_json_bytes=max_json_bytes,
+    )
+
+
+_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
+_SCRIPTS = re.compile(r'<script[^>]*\bsrc="(https://[^/"]+)/')
+_STYLESHEETS = re.compile(r'<link[^>]*\brel="stylesheet"[^>]*|<link[^>]*\btype="text/css"[^>]*')
+_ICONS = re.compile(r'<link[^>]*\brel="(?:shortcut )?icon"[^>]*')
+_HREF_ORIGIN = re.compile(r'\bhref="(https://[^/"]+)/')
+
+
+def _origins(pattern: re.Pattern[str], html: str) -> list[str]:
+    found = {m for tag in pattern.findall(html) for m in _HREF_ORIGIN.findall(tag)}
+    return sorted(found)
+
+
+def _csp_for(html: str, *, extra: dict[str, list[str]]) -> str:
+    """A CSP for a page that loads assets from a CDN: the origins its tags load from, its inline scripts by hash."""
+    hashes = [
+        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
+        for kind, body in _INLINE.findall(html)
+        if kind == "script"
+    ]
+    directives: dict[str, list[str]] = {
+        "default-src": ["'none'"],
+        "script-src": [*sorted(set(_SCRIPTS.findall(html))), *hashes],
+        "style-src": [*_origins(_STYLESHEETS, html), "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", *_origins(_ICONS, html)],
+        "connect-src": ["'self'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'none'"],
+        "frame-ancestors": ["'self'"],
+    }
+    for name, sources in extra.items():
+        directives[name] = [*directives.get(name, []), *sources]
+    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """``/docs`` and ``/redoc``, each with the narrowest CSP its page works with (its CDN assets, its inline
+    bootstrap script by hash; both UIs set inline styles and Swagger UI draws icons as data: images)."""
+
+    def page(html: str, **extra: list[str]) -> HTMLResponse:
+        return HTMLResponse(html, headers={"Content-Security-Policy": _csp_for(html, extra=extra)})
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        html = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            # No validator badge: it would load an image from validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        ).body
+        return page(bytes(html).decode())
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        html = bytes(get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc").body)
+        # ReDoc's fonts come from Google Fonts, and its search index runs in a worker made from a blob.
+        return page(html.decode(), **{"font-src": ["https://fonts.gstatic.com"], "worker-src": ["blob:"]})
 
 
 def _unhealthy(dependency: str, exc: Exception) -> str:
@@ -248,7 +386,7 @@ class CompressJSON:
         self.gzip = GZipMiddleware(app, minimum_size=minimum_size, compresslevel=5)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("path", "").endswith("/audio"):
+        if scope["type"] == "http" and not scope.get("path", "").endswith(("/audio", "/audio/signed")):
             await self.gzip(scope, receive, send)
         else:
             await self.app(scope, receive, send)
@@ -305,10 +443,56 @@ class RequestGate:
             reset_read_only(token)
 
 
-def wrap(app: ASGIApp, *, max_bytes: int, concurrency: int | None = None) -> ASGIApp:
-    """The middleware every deployment runs: body size limit outermost, then compression, then the gate."""
+def app_csp(cfg: Settings = settings) -> str:
+    """The web app's policy, with the object storage origin audio playback is redirected to (S3, R2)."""
+    if not cfg.uses_s3:
+        return APP_CSP
+    storage = origin_of(cfg.s3_endpoint_url) if cfg.s3_endpoint_url else "https://*.amazonaws.com"
+    return APP_CSP.replace("media-src 'self' blob:", f"media-src 'self' blob: {storage}")
+
+
+# What a browser on another origin may send and read (preflight answers are cached by the browser this long).
+CORS_ALLOW_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-CSRF-Token", "X-Request-ID", "Range", "If-None-Match"]
+CORS_EXPOSE_HEADERS = [
+    "X-Request-ID",
+    "ETag",
+    "Location",
+    "Retry-After",
+    "Content-Range",
+    "Accept-Ranges",
+    "Content-Length",
+    "Content-Disposition",
+    "X-Duplicate-Of",
+]
+CORS_MAX_AGE_S = 600
+
+
+def cors(app: ASGIApp, origins: list[str]) -> ASGIApp:
+    """Answer preflights and add CORS headers for ``origins`` only (with credentials); nothing when empty."""
+    if not origins:
+        return app
+    return CORSMiddleware(
+        app,
+        allow_origins=origins,
+        allow_credentials=True,
+        allow_methods=CORS_ALLOW_METHODS,
+        allow_headers=CORS_ALLOW_HEADERS,
+        expose_headers=CORS_EXPOSE_HEADERS,
+        max_age=CORS_MAX_AGE_S,
+    )
+
+
+def wrap(
+    app: ASGIApp, *, max_bytes: int, concurrency: int | None = None, cors_origins: list[str] | None = None
+) -> ASGIApp:
+    """The middleware every deployment runs: response headers outermost, then CORS (so errors and the
+    last-resort answer carry its headers too), the last-resort error answer, the body size limit, compression
+    and the gate."""
     gated = RequestGate(app, limit=concurrency or database.capacity)
-    return BodySizeLimit(CompressJSON(gated), max_bytes=max_bytes)
+    inner = CatchAll(BodySizeLimit(CompressJSON(gated), max_bytes=max_bytes))
+    origins = settings.cors_origins if cors_origins is None else cors_origins
+    return ResponseHeaders(cors(inner, origins), csp=app_csp())
 
 
 def create_asgi_app() -> ASGIApp:

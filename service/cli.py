@@ -62,6 +62,22 @@ def _ensure_local_user() -> str | None:
     return token
 
 
+def _issue_login_url(host: str, port: int) -> str | None:
+    """A one-time sign-in link for the local user (earlier links stop working), or None without one."""
+    from service.db import session_scope
+    from service.user.repository import user_repository
+    from service.user.service import user as user_service
+
+    with session_scope() as session:
+        local = user_repository.get_by_email(session, LOCAL_USER_EMAIL)
+        if local is None or not local.is_active:
+            return None
+        ticket = user_service.issue_login_ticket(session, user=local)
+    # A wildcard address is where the server listens, not one a browser can open.
+    shown = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(host, f"[{host}]" if ":" in host else host)
+    return f"http://{shown}:{port}/auth/login?ticket={ticket}"
+
+
 def _requeue_unfinished() -> int:
     """Re-send analyses left queued or running by a previous embedded run (the task is idempotent)."""
     from sqlalchemy import select
@@ -107,6 +123,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(token, flush=True)
     elif settings.is_embedded and settings.token_file.exists():
         print(f"API token for the local user: {settings.token_file}", flush=True)
+    host, port = args.host or settings.host, args.port or settings.port
+    url = _issue_login_url(host, port) if settings.is_embedded else None
+    if url is not None:
+        log.info("serve.login_url %s", url, extra={"url": url})
+        print(f"Open the app, signed in as {LOCAL_USER_EMAIL} (this link works once, for an hour):", flush=True)
+        print(f"    {url}", flush=True)
 
     worker: subprocess.Popen[bytes] | None = None
     if settings.embedded_broker and not args.no_worker:
@@ -137,9 +159,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import analysis.io  # noqa: F401
 
     try:
-        uvicorn.run(
-            create_asgi_app(), host=args.host or settings.host, port=args.port or settings.port, log_level="info"
-        )
+        uvicorn.run(create_asgi_app(), host=host, port=port, log_level="info")
     finally:
         if worker is not None and worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

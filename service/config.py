@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "minioadmin", "placeholder"}
@@ -21,6 +21,8 @@ _PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "minioadmin", "placeh
 # S3 bucket names: 3-63 lower-case letters, digits, dots and hyphens, starting and ending alphanumeric.
 S3_BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
 USER_ID_PLACEHOLDER = "{user_id}"
+# A web origin as browsers send it in the Origin header: scheme, host and optional port, nothing after.
+_ORIGIN = re.compile(r"(?i:https?)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?")
 
 
 def _normalise_s3_root(root: str) -> str:
@@ -90,6 +92,8 @@ class Settings(BaseSettings):
     s3_presign_expiry: int = 3600
 
     max_upload_bytes: int = Field(default=1 << 30, gt=0)
+    # JSON request bodies (every route but the upload and the label-file imports): refused beyond this.
+    max_json_bytes: int = Field(default=1 << 20, gt=0)
     # Where POST /v1/imports may read, as JSON lists: server folders ('["/srv/music"]') and S3 prefixes
     # ('["s3://studio-drop/users/{user_id}/"]'), read with the server's own S3 credentials. "{user_id}" makes a
     # root per user. Empty: that kind of source is refused. The service's own storage is never readable.
@@ -98,6 +102,21 @@ class Settings(BaseSettings):
     # Tracks per transaction when importing a library or queueing re-analyses.
     import_chunk_size: int = Field(default=50, gt=0)
     token_ttl_days: int = 365
+    # Key of the HMAC that signs short-lived audio URLs. Unset: a random key kept in REFTRACK_DATA_DIR/secret_key,
+    # enough for one server; set the same value on every API server behind one address.
+    secret_key: SecretStr | None = None
+    # Lifetime of a signed audio URL when the client asks for none (GET /v1/tracks/{id}/audio/url), and the most
+    # it may ask for.
+    audio_url_ttl_s: int = Field(default=3600, gt=0)
+    audio_url_max_ttl_s: int = Field(default=6 * 3600, gt=0)
+    # A browser's cookie session (signed in by the link `reftrack serve` prints, or with a token) lasts this long.
+    session_ttl_hours: int = Field(default=14 * 24, gt=0)
+    # The one-time sign-in link `reftrack serve` prints works once, for this long or until the next start.
+    login_ticket_ttl_s: int = Field(default=3600, gt=0)
+
+    # Origins a browser may call the API from, as a JSON list ('["http://localhost:5173"]'); none by default.
+    # Listed origins may send credentials (the session cookie, a bearer token); no other origin gets a CORS header.
+    cors_origins: list[str] = Field(default_factory=list)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -122,6 +141,25 @@ class Settings(BaseSettings):
             if "{" in text.replace(USER_ID_PLACEHOLDER, "") or "}" in text.replace(USER_ID_PLACEHOLDER, ""):
                 raise ValueError(f"REFTRACK_IMPORT_ROOTS: {text!r} has a placeholder other than {USER_ID_PLACEHOLDER}")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: list[str]) -> list[str]:
+        origins = []
+        for origin in value:
+            text = origin.strip().rstrip("/")
+            if text == "*":
+                raise ValueError(
+                    "REFTRACK_CORS_ORIGINS: '*' is not allowed, since listed origins may send credentials; "
+                    "list each origin"
+                )
+            if not _ORIGIN.fullmatch(text):
+                raise ValueError(
+                    f"REFTRACK_CORS_ORIGINS: {origin!r} is not an origin (scheme://host[:port], no path), "
+                    "e.g. http://localhost:5173"
+                )
+            origins.append(text.lower())
+        return origins
 
     @field_validator("import_s3_roots")
     @classmethod
@@ -195,6 +233,10 @@ class Settings(BaseSettings):
     @property
     def token_file(self) -> Path:
         return self.resolved_data_dir / "token"
+
+    @property
+    def secret_key_file(self) -> Path:
+        return self.resolved_data_dir / "secret_key"
 
 
 def get_settings() -> Settings:

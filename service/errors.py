@@ -38,6 +38,10 @@ class Forbidden(ServiceError):
     status_code = 403
 
 
+class CsrfFailed(Forbidden):
+    """A state-changing request authenticated by the session cookie without the matching CSRF header."""
+
+
 class NotFound(ServiceError):
     status_code = 404
 
@@ -64,12 +68,32 @@ class InvalidInput(ServiceError):
     status_code = 422
 
 
+class ValidationError(InvalidInput):
+    """Input the request's schema refuses (a NUL character, a non-finite number): named like FastAPI's own."""
+
+
 class RangeNotSatisfiable(ServiceError):
     status_code = 416
 
 
-class StorageUnavailable(ServiceError):
+class ServiceUnavailable(ServiceError):
+    """Something the service depends on is down or overloaded; the same request succeeds later (503 + Retry-After)."""
+
     status_code = 503
+
+
+class StorageUnavailable(ServiceUnavailable):
+    pass
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    pass
+
+
+class InternalError(ServiceError):
+    """An unexpected failure: logged with the request id, answered without details."""
+
+    status_code = 500
 
 
 def error_responses(*errors: type[ServiceError]) -> dict[int | str, dict[str, Any]]:

@@ -9,7 +9,7 @@ from service.listening_prompt.models import ListeningPromptPreset, ListeningProm
 from service.outbox.models import OutboxEvent
 from service.reference.models import UserReference
 from service.track.models import ReferenceTrack
-from service.user.models import ApiSession, User
+from service.user.models import ApiSession, LoginTicket, User
 
 __all__ = [
     "AnalysisEvent",
@@ -23,6 +23,7 @@ __all__ = [
     "LibraryImport",
     "ListeningPromptPreset",
     "ListeningPromptTemplate",
+    "LoginTicket",
     "OutboxEvent",
     "ReferenceTrack",
     "TrackAnnotation",

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TABLES = {
     "users",
     "sessions",
+    "login_tickets",
     "reference_tracks",
     "track_analyses",
     "analysis_frame_manifests",

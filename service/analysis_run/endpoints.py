@@ -51,6 +51,8 @@ AnalysisIdQuery = Annotated[
     uuid.UUID | None,
     Query(description="Read this succeeded analysis instead of the latest one; the response is then immutable."),
 ]
+# The most channels the analysis accepts, so the most any stored waveform has.
+MAX_CHANNELS = 64
 # Far beyond any track (11 days), low enough that seconds times any rate stays a finite float.
 MAX_SECONDS = 1_000_000.0
 StartQuery = Annotated[float, Query(ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Window start in seconds.")]
@@ -80,7 +82,7 @@ def list_analyses(
     session: SessionDep,
     user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AnalysisList | Response:
     """The analyses of a track, newest first: queued, running, succeeded and failed."""
     track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
@@ -285,10 +287,11 @@ def get_waveform(
     ] = None,
     start: StartQuery = 0.0,
     end: EndQuery = None,
-    bits: Annotated[int, Query(description="8 or 16.")] = 16,
+    bits: Annotated[int, Query(ge=8, le=16, description="8 or 16.")] = 16,
     format_: Annotated[Literal["json", "dat"], Query(alias="format")] = "json",
     channels: Annotated[
-        int | None, Query(ge=1, description="1 merges the channels into one; all stored channels if omitted.")
+        int | None,
+        Query(ge=1, le=MAX_CHANNELS, description="1 merges the channels into one; all stored channels if omitted."),
     ] = None,
     analysis_id: AnalysisIdQuery = None,
 ) -> Response:

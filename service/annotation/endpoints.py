@@ -43,6 +43,8 @@ from service.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge, 
 router = APIRouter(prefix="/v1/tracks", tags=["annotations"])
 
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+# Far beyond any track (11 days), as for the analysis data windows.
+MAX_SECONDS = 1_000_000.0
 
 Snap = Annotated[
     SnapTo | None,
@@ -155,8 +157,12 @@ def list_annotations(
     session: SessionDep,
     user: CurrentUser,
     types: Annotated[list[AnnotationType] | None, Query(alias="type", description="Only these types")] = None,
-    start: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Window start, seconds")] = None,
-    end: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="Window end, seconds")] = None,
+    start: Annotated[
+        float | None, Query(ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Window start, seconds")
+    ] = None,
+    end: Annotated[
+        float | None, Query(ge=0, le=MAX_SECONDS, allow_inf_nan=False, description="Window end, seconds")
+    ] = None,
 ) -> AnnotationList:
     """A track's annotations in time order; with ``start``/``end``, only those overlapping that window."""
     items = annotation_service.list_for_track(

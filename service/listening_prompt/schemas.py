@@ -15,13 +15,6 @@ MAX_PRESET_CATEGORIES = 50
 MAX_PROMPTS = 100
 
 
-def no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps the error a 422 naming the field.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 def _as_utc(value: datetime) -> datetime:
     # SQLite hands timestamps back without their zone; they are stored in UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -38,11 +31,9 @@ def _not_null(value: Any) -> Any:
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=100)]
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(no_nul)]
-Description = Annotated[str, StringConstraints(max_length=2000), AfterValidator(no_nul)]
-PromptText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), AfterValidator(no_nul)
-]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[str, StringConstraints(max_length=2000)]
+PromptText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 RuleName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=64)]
 SortOrder = Annotated[int, Field(ge=SORT_ORDER_RANGE[0], le=SORT_ORDER_RANGE[1])]
 

@@ -14,13 +14,6 @@ MAX_REORDER_IDS = 10_000
 SORT_ORDER_RANGE = (-1_000_000, 1_000_000)
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL; refusing it here keeps the error a 422 naming the field.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
 def _distinct_tags(tags: list[str] | None) -> list[str] | None:
     """Drop repeated tags, keeping the first of each."""
     if tags is None:
@@ -42,13 +35,9 @@ def _not_null(value: Any) -> Any:
     return value
 
 
-CollectionName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(_no_nul)
-]
-Tag = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS), AfterValidator(_no_nul)
-]
-Notes = Annotated[str, StringConstraints(max_length=10_000), AfterValidator(_no_nul)]
+CollectionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TAG_CHARS)]
+Notes = Annotated[str, StringConstraints(max_length=10_000)]
 SortOrder = Annotated[int, Field(ge=SORT_ORDER_RANGE[0], le=SORT_ORDER_RANGE[1])]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS, description=f"Up to {MAX_TAGS} tags of up to 64 characters")]
 

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
@@ -28,8 +31,8 @@ from service.errors import (
 from service.storage import StorageDep
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
-from service.track.schemas import TrackList, TrackListQuery, TrackRead, TrackUpdate
-from service.track.service import AudioRedirect, TrackFields
+from service.track.schemas import AudioUrlRead, TrackList, TrackListQuery, TrackRead, TrackUpdate
+from service.track.service import AudioFile, AudioRedirect, TrackFields
 from service.track.service import track as track_service
 from service.upload import receive_upload
 
@@ -143,17 +146,78 @@ def get_track_audio(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> Response:
-    """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support."""
+    """The uploaded original, for playback: a redirect to object storage, or streamed with HTTP Range support.
+    The app's session cookie authenticates it, so `<audio src>` plays it; other frontends ask for a signed URL
+    (`GET /v1/tracks/{track_id}/audio/url`)."""
     audio = track_service.audio(
         session, user=user, track_id=track_id, storage=storage, range_header=range_header, if_range=if_range
     )
+    return _audio_response(audio, max_age_s=3600)
+
+
+@router.get(
+    "/{track_id}/audio/url",
+    response_model=AudioUrlRead,
+    responses=error_responses(Unauthorized, NotFound, InvalidInput, StorageUnavailable),
+)
+def get_track_audio_url(
+    request: Request,
+    track_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    user: CurrentUser,
+    expires_in: Annotated[
+        int | None,
+        Query(ge=1, le=settings.audio_url_max_ttl_s, description="Seconds the URL works; defaults to an hour"),
+    ] = None,
+) -> AudioUrlRead:
+    """A short-lived URL that plays the original without credentials, for a media element of a frontend that
+    authenticates with a token: presigned by object storage (S3, R2), or signed for this service (local
+    storage); both honour HTTP Range. The URL is bound to this user and track; treat it as a secret."""
+    ttl = expires_in or settings.audio_url_ttl_s
+    signed = track_service.audio_url(session, user=user, track_id=track_id, storage=storage, expires_in=ttl)
+    url = signed.url
+    if url is None:
+        base = str(request.url_for("get_signed_track_audio", track_id=track_id))
+        url = f"{base}?{urlencode({'user': signed.user_id, 'expires': signed.expires, 'signature': signed.signature})}"
+    return AudioUrlRead(url=url, expires_at=datetime.fromtimestamp(signed.expires, UTC))
+
+
+@router.get("/{track_id}/audio/signed", response_model=None, response_class=Response, include_in_schema=False)
+def get_signed_track_audio(
+    track_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    user: Annotated[uuid.UUID, Query()],
+    expires: Annotated[int, Query()],
+    signature: Annotated[str, Query(max_length=100)],
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    """The original behind a URL from `GET /v1/tracks/{track_id}/audio/url`: the URL is its credential."""
+    audio = track_service.signed_audio(
+        session,
+        track_id=track_id,
+        user_id=user,
+        expires=expires,
+        signature=signature,
+        storage=storage,
+        range_header=range_header,
+        if_range=if_range,
+    )
+    # Cached no longer than the URL works.
+    remaining = max(0, min(3600, expires - int(time.time())))
+    return _audio_response(audio, max_age_s=remaining)
+
+
+def _audio_response(audio: AudioRedirect | AudioFile, *, max_age_s: int) -> Response:
     if isinstance(audio, AudioRedirect):
         return RedirectResponse(audio.url, status_code=status.HTTP_307_TEMPORARY_REDIRECT)
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(audio.length),
         "ETag": audio.etag,
-        "Cache-Control": "private, max-age=3600",
+        "Cache-Control": f"private, max-age={max_age_s}",
     }
     if audio.partial:
         headers["Content-Range"] = f"bytes {audio.first}-{audio.last}/{audio.size}"

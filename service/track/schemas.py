@@ -255,3 +255,23 @@ class TrackUpdate(BaseModel):
                     "metadata_key", "keys must be 1 to {limit} characters", {"limit": MAX_METADATA_KEY_CHARS}
                 )
         return value
+
+
+class AudioUrlRead(Schema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "url": "http://127.0.0.1:8000/v1/tracks/0c7d5a8e-3b59-4d0e-9a4f-7f2b1c6e9d10/audio/signed"
+                    "?user=5654690e-b47d-4363-8e04-e509c560724b&expires=1767225600"
+                    "&signature=m1xV0n2o3h6yq9bq0dM2vHfS5cX8n4sQe1wZk7rT3aU",
+                    "expires_at": "2026-01-01T00:00:00+00:00",
+                }
+            ]
+        }
+    )
+
+    url: str = Field(
+        description="Plays the original without credentials (an `<audio src>`), with HTTP Range, until `expires_at`"
+    )
+    expires_at: datetime

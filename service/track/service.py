@@ -20,8 +20,9 @@ from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.audit.service import audit as audit_service
-from service.db import after_commit, after_rollback
+from service.db import after_commit, after_rollback, utcnow
 from service.errors import (
+    Forbidden,
     InvalidInput,
     NotFound,
     RangeNotSatisfiable,
@@ -30,6 +31,7 @@ from service.errors import (
     UnsupportedMediaType,
 )
 from service.outbox.service import outbox as outbox_service
+from service.signing import sign, verify
 from service.storage import LocalStorage, Storage, original_key, track_prefix
 from service.track.models import ReferenceTrack
 from service.track.repository import (
@@ -43,6 +45,7 @@ from service.track.repository import (
 from service.track.schemas import MAX_METADATA_BYTES, AdminTrackListQuery, TrackListQuery, TrackUpdate
 from service.upload import StreamedUpload
 from service.user.models import User
+from service.user.repository import user_repository
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +248,21 @@ _AUDIO_CHUNK = 64 * 1024
 @dataclass(frozen=True, slots=True)
 class AudioRedirect:
     url: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedAudio:
+    """A credential-free way to the original until ``expires`` (Unix seconds): a presigned ``url`` from object
+    storage, or the ``user_id`` and ``signature`` of a URL the service answers itself."""
+
+    expires: int
+    url: str | None = None
+    user_id: uuid.UUID | None = None
+    signature: str | None = None
+
+
+def _audio_message(*, user_id: uuid.UUID, track_id: uuid.UUID, expires: int) -> str:
+    return f"audio:{user_id}:{track_id}:{expires}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -500,6 +518,49 @@ class TrackService:
     ) -> AudioRedirect | AudioFile:
         """Where to read a track's original: a presigned URL (S3, R2), or the span of a local file to stream."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
+        return self._audio_of(track, storage=storage, range_header=range_header, if_range=if_range)
+
+    def audio_url(
+        self, session: Session, *, user: User, track_id: uuid.UUID, storage: Storage, expires_in: int
+    ) -> SignedAudio:
+        """A URL that plays the original without credentials for ``expires_in`` seconds: presigned by object
+        storage (S3, R2), or signed for ``signed_audio`` (local storage)."""
+        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
+        expires = int(utcnow().timestamp()) + expires_in
+        presigned = storage.url(track.r2_key, expires_in=expires_in)
+        if presigned is not None:
+            return SignedAudio(expires=expires, url=presigned)
+        if not isinstance(storage, LocalStorage):
+            raise StorageUnavailable("storage can neither presign a URL nor serve the file")
+        signature = sign(_audio_message(user_id=user.id, track_id=track.id, expires=expires))
+        return SignedAudio(expires=expires, user_id=user.id, signature=signature)
+
+    def signed_audio(
+        self,
+        session: Session,
+        *,
+        track_id: uuid.UUID,
+        user_id: uuid.UUID,
+        expires: int,
+        signature: str,
+        storage: Storage,
+        range_header: str | None = None,
+        if_range: str | None = None,
+    ) -> AudioRedirect | AudioFile:
+        """The original behind a URL from ``audio_url``, while its signature is valid and its user active."""
+        if not verify(_audio_message(user_id=user_id, track_id=track_id, expires=expires), signature):
+            raise Forbidden("the audio URL's signature is not valid; ask for a new URL", field="signature")
+        if expires < utcnow().timestamp():
+            raise Forbidden("the audio URL has expired; ask for a new URL", field="expires")
+        owner = user_repository.get(session, user_id)
+        if owner is None or not owner.is_active:
+            raise Forbidden("the audio URL's user is disabled", field="user")
+        track = track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
+        return self._audio_of(track, storage=storage, range_header=range_header, if_range=if_range)
+
+    def _audio_of(
+        self, track: ReferenceTrack, *, storage: Storage, range_header: str | None, if_range: str | None
+    ) -> AudioRedirect | AudioFile:
         url = storage.url(track.r2_key)
         if url is not None:
             return AudioRedirect(url=url)

@@ -21,9 +21,14 @@ class User(IdMixin, TimestampMixin, Base):
 
 
 class ApiSession(IdMixin, CreatedMixin, Base):
-    """An API bearer token. Only the SHA-256 of the token is stored."""
+    """An API bearer token (``kind="token"``) or a browser's cookie session (``kind="browser"``).
+
+    Only the SHA-256 of the token or cookie is stored. Each kind is accepted only where it was issued for: a
+    cookie value does not work as a bearer token, nor a token as a cookie.
+    """
 
     __tablename__ = "sessions"
+    __table_args__ = (CheckConstraint("kind IN ('token', 'browser')", name="kind"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
@@ -31,3 +36,15 @@ class ApiSession(IdMixin, CreatedMixin, Base):
     last_activity_at: Mapped[datetime | None]
     user_agent: Mapped[str | None] = mapped_column(String(500))
     ip_address: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16), default="token", server_default="token")
+
+
+class LoginTicket(IdMixin, CreatedMixin, Base):
+    """A one-time sign-in link's secret (``reftrack serve`` prints one). Only its SHA-256 is stored; using it
+    deletes the row, and issuing a new one for a user deletes the user's earlier ones."""
+
+    __tablename__ = "login_tickets"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    ticket_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime]

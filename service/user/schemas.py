@@ -108,3 +108,15 @@ class TokenIssued(Schema):
     name: str | None
     expires_at: datetime
     created_at: datetime
+
+
+class SessionCreate(BaseModel):
+    """Sign a browser in with an API token: the answer sets the session and CSRF cookies."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"token": "rt_oBKv5h9XulLILYzpOTmo0z32Pfv50qyyHEfLel2sH94"}]}
+    )
+
+    token: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="An API token of the user signing in (from `reftrack users create` or `POST /v1/auth/tokens`)"
+    )

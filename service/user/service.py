@@ -13,7 +13,7 @@ from service.audit.service import audit as audit_service
 from service.config import settings
 from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
-from service.user.models import ApiSession, User
+from service.user.models import ApiSession, LoginTicket, User
 from service.user.repository import user_repository
 from service.user.schemas import UserAdminUpdate
 
@@ -24,6 +24,12 @@ _ACTIVITY_RESOLUTION = timedelta(minutes=1)
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def csrf_token_for(cookie: str) -> str:
+    """The CSRF token that goes with a session cookie: derived from it, so it needs no storage, and it tells
+    nothing of the cookie (a page's scripts can read it, not the HttpOnly cookie)."""
+    return hashlib.sha256(b"reftrack-csrf:" + cookie.encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +86,76 @@ class UserService:
             details={"name": name} if name else None,
         )
         return IssuedToken(token=token, api_session=api_session)
+
+    def start_browser_session(
+        self,
+        session: Session,
+        *,
+        user: User,
+        via: str,
+        user_agent: str | None = None,
+        ip_address: str | None = None,
+    ) -> IssuedToken:
+        """A cookie session for a browser; ``token`` is the cookie's value, shown only here."""
+        cookie = secrets.token_urlsafe(32)
+        api_session = ApiSession(
+            user_id=user.id,
+            kind="browser",
+            token_hash=hash_token(cookie),
+            expires_at=utcnow() + timedelta(hours=settings.session_ttl_hours),
+            user_agent=user_agent,
+            ip_address=ip_address,
+        )
+        session.add(api_session)
+        session.flush()
+        audit_service.record(
+            session,
+            user_id=user.id,
+            action="session.signed_in",
+            target_type="session",
+            target_id=str(api_session.id),
+            ip_address=ip_address,
+            details={"via": via},
+        )
+        return IssuedToken(token=cookie, api_session=api_session)
+
+    def end_browser_session(self, session: Session, *, cookie: str, ip_address: str | None = None) -> bool:
+        """Delete the cookie's session row, if it still has one; True when there was one."""
+        api_session = user_repository.get_session_by_hash(session, hash_token(cookie), now=utcnow(), kind="browser")
+        if api_session is None:
+            return False
+        session.delete(api_session)
+        audit_service.record(
+            session,
+            user_id=api_session.user_id,
+            action="session.signed_out",
+            target_type="session",
+            target_id=str(api_session.id),
+            ip_address=ip_address,
+        )
+        session.flush()
+        return True
+
+    def issue_login_ticket(self, session: Session, *, user: User, ttl: timedelta | None = None) -> str:
+        """A one-time sign-in secret for ``user``; the user's earlier ones stop working."""
+        user_repository.delete_tickets_of(session, user.id)
+        ticket = secrets.token_urlsafe(32)
+        ttl = ttl if ttl is not None else timedelta(seconds=settings.login_ticket_ttl_s)
+        session.add(LoginTicket(user_id=user.id, ticket_hash=hash_token(ticket), expires_at=utcnow() + ttl))
+        session.flush()
+        return ticket
+
+    def redeem_login_ticket(self, session: Session, *, ticket: str) -> User:
+        """The user a one-time ticket signs in; the ticket is used up (an expired one too)."""
+        found = user_repository.get_ticket_by_hash(session, hash_token(ticket))
+        if found is None or not user_repository.delete_ticket(session, found.id):
+            raise Unauthorized("this sign-in link has been used or replaced")
+        if _aware(found.expires_at) <= utcnow():
+            raise Unauthorized("this sign-in link has expired")
+        user = user_repository.get(session, found.user_id)
+        if user is None or not user.is_active:
+            raise Unauthorized("this sign-in link's user is disabled")
+        return user
 
     def revoke_token(self, session: Session, *, user: User, token: str, ip_address: str | None = None) -> None:
         """Delete the session row behind ``token``; the token is refused from the next request on."""
@@ -153,11 +229,12 @@ class UserService:
         session.flush()
         return target
 
-    def authenticate(self, session: Session, *, token: str) -> User:
+    def authenticate(self, session: Session, *, token: str, kind: str = "token") -> User:
+        """The user of a bearer token (``kind="token"``) or of a browser's session cookie (``kind="browser"``)."""
         now = utcnow()
-        api_session = user_repository.get_session_by_hash(session, hash_token(token), now=now)
+        api_session = user_repository.get_session_by_hash(session, hash_token(token), now=now, kind=kind)
         if api_session is None:
-            raise Unauthorized("invalid or expired token")
+            raise Unauthorized("invalid or expired token" if kind == "token" else "session expired; sign in again")
         user = user_repository.get(session, api_session.user_id)
         if user is None:
             raise Unauthorized("invalid or expired token")

@@ -287,6 +287,14 @@ def printed_tokens(proc: Proc) -> list[str]:
     return _TOKEN_LINE.findall(proc.output())
 
 
+_LOGIN_URL_LINE = re.compile(r"^    (http://\S+/auth/login\?ticket=\S+)\s*$", re.MULTILINE)
+
+
+def printed_login_urls(proc: Proc) -> list[str]:
+    """The one-time sign-in links ``reftrack serve`` printed, each indented on a line of its own."""
+    return _LOGIN_URL_LINE.findall(proc.output())
+
+
 def wait_healthy(base_url: str, procs: Processes, watch: Sequence[Proc]) -> dict[str, Any]:
     """Wait for ``GET /healthz`` to answer 200; fail at once if a watched process exits."""
     last: list[str] = []

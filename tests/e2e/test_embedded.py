@@ -30,6 +30,7 @@ from tests.e2e.support import (
     check_waveform,
     clean_env,
     cli,
+    printed_login_urls,
     printed_tokens,
     read_token,
     track_objects,
@@ -189,6 +190,37 @@ def test_delete_removes_track_folder(embedded: Embedded, click_wav: ClickWav) ->
             assert session.scalar(select(func.count()).where(AnalysisEvent.track_id == tid)) == 0
     finally:
         engine.dispose()
+
+
+def test_the_printed_link_signs_the_browser_in_once_and_a_restart_replaces_it(embedded: Embedded) -> None:
+    # given
+    [before_restart] = printed_login_urls(embedded.serve)
+    assert before_restart.startswith(f"{embedded.base_url}/auth/login?ticket=")
+    old_path = before_restart.removeprefix(embedded.base_url)
+    _, serve = embedded.restart()
+    [link] = printed_login_urls(serve)
+    assert link.startswith(f"{embedded.base_url}/auth/login?ticket=")
+
+    with httpx.Client(base_url=embedded.base_url, timeout=60) as browser:
+        # when
+        replaced = browser.get(old_path)
+        signed_in = browser.get(link)
+        me = browser.get("/v1/users/me")
+        used = httpx.get(link, timeout=60)
+        refused = browser.post("/v1/auth/tokens")
+        allowed = browser.post("/v1/auth/tokens", headers={"X-CSRF-Token": browser.cookies["reftrack_csrf"]})
+        signed_out = browser.delete("/v1/auth/session", headers={"X-CSRF-Token": browser.cookies["reftrack_csrf"]})
+        after = browser.get("/v1/users/me")
+
+    # then
+    assert replaced.status_code == 401
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/")
+    assert (me.status_code, me.json()["email"]) == (200, "local@reftrack.localhost")
+    assert used.status_code == 401
+    assert (refused.status_code, refused.json()["error"]) == (403, "CsrfFailed")
+    assert allowed.status_code == 201
+    assert signed_out.status_code == 204
+    assert after.status_code == 401
 
 
 def test_restart_keeps_the_user_and_its_token(embedded: Embedded) -> None:
