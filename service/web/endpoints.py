@@ -1,5 +1,8 @@
 """Serve the web app from the package: ``/`` is index.html, ``/app/<path>`` its assets.
 
+The app's Content-Security-Policy and other security headers are the ones every response gets
+(``service.middleware.ResponseHeaders``): no inline script or style, nothing from another origin.
+
 There is no build step, so assets carry no hash in their names. Instead index.html refers to them under
 ``/app/<version>/``, where ``<version>`` is a digest of every file of the app: such a URL never changes its
 content and is cached for a year, while ``/`` and unversioned asset URLs are revalidated on every use.
@@ -20,27 +23,6 @@ from service.errors import NotFound
 STATIC_DIR = Path(__file__).parent / "static"
 ASSET_PREFIX = "/app/"
 
-# No inline script or style, nothing from another origin: the app is entirely the files below.
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "font-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'self'",
-    )
-)
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-}
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 _TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml", ".html": "text/html"}
@@ -75,7 +57,7 @@ def _asset(relative: str) -> Path | None:
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
 def index() -> HTMLResponse:
-    return HTMLResponse(_index_html(), headers=SECURITY_HEADERS | {"Cache-Control": REVALIDATE})
+    return HTMLResponse(_index_html(), headers={"Cache-Control": REVALIDATE})
 
 
 @router.api_route("/app/{path:path}", methods=["GET", "HEAD"])
@@ -87,6 +69,4 @@ def asset(path: str) -> Response:
         raise NotFound(f"no such file of the app: {path}")
     media_type = _TYPES.get(target.suffix) or mimetypes.guess_type(target.name)[0] or "application/octet-stream"
     cache_control = IMMUTABLE if versioned else REVALIDATE
-    return Response(
-        target.read_bytes(), media_type=media_type, headers=SECURITY_HEADERS | {"Cache-Control": cache_control}
-    )
+    return Response(target.read_bytes(), media_type=media_type, headers={"Cache-Control": cache_control})

@@ -6,7 +6,8 @@ import re
 
 from fastapi.testclient import TestClient
 
-from service.web.endpoints import CONTENT_SECURITY_POLICY, STATIC_DIR, app_version
+from service.middleware import APP_CSP
+from service.web.endpoints import STATIC_DIR, app_version
 
 VERSIONED_ASSET = re.compile(r'"/app/([0-9a-f]{16})/([a-z]+\.(?:js|css|svg))"')
 
@@ -20,7 +21,7 @@ def test_index_refers_to_versioned_assets_under_a_strict_policy(client: TestClie
     assert response.status_code == 200
     assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert response.headers["cache-control"] == "no-cache"
-    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["content-security-policy"] == APP_CSP
     assert response.headers["x-content-type-options"] == "nosniff"
     assets = VERSIONED_ASSET.findall(response.text)
     assert sorted(name for _, name in assets) == ["app.css", "icon.svg", "main.js"]
@@ -28,8 +29,8 @@ def test_index_refers_to_versioned_assets_under_a_strict_policy(client: TestClie
 
 
 def test_policy_allows_nothing_inline_and_nothing_from_elsewhere() -> None:
-    # given the policy
-    directives = dict(d.split(" ", 1) for d in CONTENT_SECURITY_POLICY.split("; "))
+    # given the policy the app is served with
+    directives = dict(d.split(" ", 1) for d in APP_CSP.split("; "))
 
     # then scripts, styles and connections come from the service alone
     assert directives["default-src"] == "'self'"
@@ -37,7 +38,7 @@ def test_policy_allows_nothing_inline_and_nothing_from_elsewhere() -> None:
     assert directives["style-src"] == "'self'"
     assert directives["connect-src"] == "'self'"
     assert directives["frame-ancestors"] == "'self'"
-    assert "unsafe-inline" not in CONTENT_SECURITY_POLICY
+    assert "unsafe-inline" not in APP_CSP
 
 
 def test_the_app_has_no_inline_script_or_style() -> None:

@@ -66,6 +66,7 @@ async function route() {
 }
 
 async function start() {
+  window.addEventListener('hashchange', route);
   onUnauthorized(() => showSignIn('Your session has ended; sign in again.'));
   document.getElementById('sign-out').addEventListener('click', async () => {
     try {
@@ -82,7 +83,6 @@ async function start() {
     main.replaceChildren(el('p', { class: 'form-error', role: 'alert' }, `The service does not answer: ${err.message}`));
     return undefined;
   }
-  window.addEventListener('hashchange', route);
   return route();
 }
 
