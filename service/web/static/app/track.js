@@ -58,7 +58,7 @@ export async function renderTrack(root, trackId) {
   };
 
   // ---------- layout
-  const audio = el('audio', { id: 'player', preload: 'auto', src: `/v1/tracks/${trackId}/audio` });
+  const audio = el('audio', { id: 'player', preload: 'metadata', src: `/v1/tracks/${trackId}/audio` });
   const playBtn = el('button', { type: 'button', id: 'play', class: 'primary', 'aria-label': 'Play (space)' }, '▶ Play');
   const time = el('span', { id: 'time', class: 'time', 'aria-live': 'off' }, `0:00.0 / ${clock(duration)}`);
   const loopBtn = el('button', { type: 'button', id: 'loop-toggle', 'aria-pressed': 'false', 'aria-label': 'Loop (L)' }, '⟳ Loop');
