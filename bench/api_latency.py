@@ -213,15 +213,16 @@ def targets(track_id: str, features: list[str], *, duration: float, window: floa
         start = round(rng.uniform(0.0, duration - window), 3)
         return {"start": start, "end": round(start + window, 3)}
 
-    zoom = max(256, round(window * SR / max_points))
     return [
         Target(
             "features",
             lambda rng: (f"{base}/features/{rng.choice(features)}", {**span(rng), "max_points": max_points}),
         ),
         Target("events", lambda rng: (f"{base}/events", span(rng))),
-        Target("waveform (json)", lambda rng: (f"{base}/waveform", {**span(rng), "zoom": zoom})),
-        Target("waveform (dat)", lambda rng: (f"{base}/waveform", {**span(rng), "zoom": zoom, "format": "dat"})),
+        Target("waveform (json)", lambda rng: (f"{base}/waveform", {**span(rng), "pixels": max_points})),
+        Target(
+            "waveform (dat)", lambda rng: (f"{base}/waveform", {**span(rng), "pixels": max_points, "format": "dat"})
+        ),
     ]
 
 

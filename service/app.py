@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
-import hashlib
 import logging
-import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from html import escape
+from pathlib import Path
 from typing import Any
 
+import fastapi_offline
 from fastapi import FastAPI, HTTPException, Request, params
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.openapi.utils import get_fields_from_routes, get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import text
@@ -33,7 +32,7 @@ from service.annotation.endpoints import router as annotation_router
 from service.auth import bearer_credentials, current_user, session_cookie
 from service.config import Settings, settings
 from service.db import database, get_session, mark_read_only, reset_read_only
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError
 from service.library_import.endpoints import router as import_router
 from service.listening_prompt.endpoints import router as prompt_router
 from service.middleware import (
@@ -250,64 +249,110 @@ def _guard(app: FastAPI, *, max_json_bytes: int) -> None:
     )
 
 
-_INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
-_SCRIPTS = re.compile(r'<script[^>]*\bsrc="(https://[^/"]+)/')
-_STYLESHEETS = re.compile(r'<link[^>]*\brel="stylesheet"[^>]*|<link[^>]*\btype="text/css"[^>]*')
-_ICONS = re.compile(r'<link[^>]*\brel="(?:shortcut )?icon"[^>]*')
-_HREF_ORIGIN = re.compile(r'\bhref="(https://[^/"]+)/')
+# Swagger UI and ReDoc, from a package that ships their distribution builds (no CDN: the pages work offline).
+_DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
+_DOCS_ASSETS_PATH = "/docs/assets"
+_DOCS_ASSET_TYPES = {
+    "swagger-ui-bundle.js": "text/javascript; charset=utf-8",
+    "swagger-ui.css": "text/css; charset=utf-8",
+    "redoc.standalone.js": "text/javascript; charset=utf-8",
+    "favicon.png": "image/png",
+}
+# Swagger UI's start-up, served as a file so the page needs no inline script. Same-origin requests carry the
+# browser's session cookie, so a signed-in user can try requests; writes get the CSRF header the API asks for.
+_SWAGGER_INIT_JS = """\
+"use strict";
+window.addEventListener("load", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.openapiUrl,
+    dom_id: "#swagger-ui",
+    layout: "BaseLayout",
+    deepLinking: true,
+    showExtensions: true,
+    showCommonExtensions: true,
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
+    requestInterceptor: function (request) {
+      var csrf = document.cookie.match(/(?:^|;\\s*)reftrack_csrf=([^;]+)/);
+      if (csrf && !request.headers["X-CSRF-Token"]) {
+        request.headers["X-CSRF-Token"] = decodeURIComponent(csrf[1]);
+      }
+      return request;
+    },
+  });
+});
+"""
+# Both pages load only from this origin. Both UIs set inline styles, Swagger UI draws icons as data: images,
+# and ReDoc runs its search index in a worker made from a blob.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
+    " font-src 'self'; connect-src 'self'; worker-src blob:; base-uri 'none'; form-action 'none';"
+    " frame-ancestors 'self'"
+)
 
+_SWAGGER_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - Swagger UI</title>
+<link rel="icon" type="image/png" href="{assets}/favicon.png">
+<link rel="stylesheet" href="{assets}/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui" data-openapi-url="{openapi_url}"></div>
+<script src="{assets}/swagger-ui-bundle.js"></script>
+<script src="{assets}/swagger-init.js"></script>
+</body>
+</html>
+"""
 
-def _origins(pattern: re.Pattern[str], html: str) -> list[str]:
-    found = {m for tag in pattern.findall(html) for m in _HREF_ORIGIN.findall(tag)}
-    return sorted(found)
-
-
-def _csp_for(html: str, *, extra: dict[str, list[str]]) -> str:
-    """A CSP for a page that loads assets from a CDN: the origins its tags load from, its inline scripts by hash."""
-    hashes = [
-        f"'sha256-{base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()}'"
-        for kind, body in _INLINE.findall(html)
-        if kind == "script"
-    ]
-    directives: dict[str, list[str]] = {
-        "default-src": ["'none'"],
-        "script-src": [*sorted(set(_SCRIPTS.findall(html))), *hashes],
-        "style-src": [*_origins(_STYLESHEETS, html), "'unsafe-inline'"],
-        "img-src": ["'self'", "data:", *_origins(_ICONS, html)],
-        "connect-src": ["'self'"],
-        "base-uri": ["'none'"],
-        "form-action": ["'none'"],
-        "frame-ancestors": ["'self'"],
-    }
-    for name, sources in extra.items():
-        directives[name] = [*directives.get(name, []), *sources]
-    return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
+_REDOC_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} - ReDoc</title>
+<link rel="icon" type="image/png" href="{assets}/favicon.png">
+</head>
+<body>
+<redoc spec-url="{openapi_url}"></redoc>
+<script src="{assets}/redoc.standalone.js"></script>
+</body>
+</html>
+"""
 
 
 def _serve_docs(app: FastAPI) -> None:
-    """``/docs`` and ``/redoc``, each with the narrowest CSP its page works with (its CDN assets, its inline
-    bootstrap script by hash; both UIs set inline styles and Swagger UI draws icons as data: images)."""
+    """``/docs`` (Swagger UI) and ``/redoc`` (ReDoc), with their assets served from ``/docs/assets``."""
 
-    def page(html: str, **extra: list[str]) -> HTMLResponse:
-        return HTMLResponse(html, headers={"Content-Security-Policy": _csp_for(html, extra=extra)})
+    def page(template: str, request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "").rstrip("/")
+        html = template.format(
+            title=escape(app.title),
+            assets=escape(f"{root}{_DOCS_ASSETS_PATH}"),
+            openapi_url=escape(f"{root}{app.openapi_url}"),
+        )
+        return HTMLResponse(html, headers={"Content-Security-Policy": DOCS_CSP})
 
     @app.get("/docs", include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        html = get_swagger_ui_html(
-            openapi_url=f"{root}{app.openapi_url}",
-            title=f"{app.title} - Swagger UI",
-            # No validator badge: it would load an image from validator.swagger.io.
-            swagger_ui_parameters={"validatorUrl": None},
-        ).body
-        return page(bytes(html).decode())
+        return page(_SWAGGER_HTML, request)
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "").rstrip("/")
-        html = bytes(get_redoc_html(openapi_url=f"{root}{app.openapi_url}", title=f"{app.title} - ReDoc").body)
-        # ReDoc's fonts come from Google Fonts, and its search index runs in a worker made from a blob.
-        return page(html.decode(), **{"font-src": ["https://fonts.gstatic.com"], "worker-src": ["blob:"]})
+        return page(_REDOC_HTML, request)
+
+    @app.get(f"{_DOCS_ASSETS_PATH}/{{name}}", include_in_schema=False)
+    async def docs_asset(name: str) -> Response:
+        cache = {"Cache-Control": "public, max-age=86400", "Content-Security-Policy": DOCS_CSP}
+        if name == "swagger-init.js":
+            return Response(_SWAGGER_INIT_JS, media_type="text/javascript; charset=utf-8", headers=cache)
+        media_type = _DOCS_ASSET_TYPES.get(name)
+        if media_type is None:
+            raise NotFound(f"no documentation asset {name!r}")
+        return FileResponse(_DOCS_ASSETS_DIR / name, media_type=media_type, headers=cache)
 
 
 def _unhealthy(dependency: str, exc: Exception) -> str:

@@ -34,7 +34,7 @@ from service.analysis_run.schemas import (
     WaveformRead,
 )
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.analysis_run.waveform import parse_dat, plan_zoom
+from service.analysis_run.waveform import ZoomPlan, parse_dat, plan_pixels, plan_zoom
 from service.auth import CurrentUser
 from service.db import SessionDep
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, error_responses
@@ -279,9 +279,20 @@ def get_waveform(
             ge=1,
             le=1 << 24,
             description=(
-                "Samples per pixel. A multiple of a stored level is served exactly; any other zoom is rounded to the"
-                " nearest multiple of a stored level below it (the header states the zoom served). The finest stored"
-                " level if omitted."
+                "Samples per pixel: a multiple of a stored level (the analysis' `waveform_levels`), served exactly;"
+                " any other zoom is refused (422). The finest stored level if neither `zoom` nor `pixels` is given."
+            ),
+        ),
+    ] = None,
+    pixels: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1 << 16,
+            description=(
+                "Size the response to a view this many pixels wide: the coarsest zoom (a multiple of a stored level)"
+                " that still gives at least this many points for the window (`start`..`end`, the whole track by"
+                " default); the finest level for a window too short for that. Not with `zoom`."
             ),
         ),
     ] = None,
@@ -298,16 +309,16 @@ def get_waveform(
     """Min/max waveform peaks in audiowaveform's formats, as peaks.js and wavesurfer.js load them."""
     if bits not in (8, 16):
         raise InvalidInput("bits must be 8 or 16", field="bits")
+    if zoom is not None and pixels is not None:
+        raise InvalidInput("give zoom or pixels, not both", field="pixels")
     check_window(start, end)
     run, legacy = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
-    parts = ("waveform", zoom, start, end, bits, format_, channels)
+    parts = ("waveform", zoom, pixels, start, end, bits, format_, channels)
     headers = cache_headers(run, pinned=analysis_id is not None, parts=parts)
     if matches(request, headers["ETag"]):
         return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
     levels = waveform_levels(run)
-    plan = plan_zoom(levels, zoom)
-    if plan is None:
-        raise InvalidInput(f"zoom must be at least {min(levels)} samples per pixel, the finest stored", field="zoom")
+    plan = waveform_plan(run, levels, zoom=zoom, pixels=pixels, start=start, end=end)
     key = waveform_key(user.id, track_id, run.id, samples_per_pixel=None if plan.level == levels[0] else plan.level)
     stored = parse_dat(read_overview(storage, key, legacy=legacy, missing="the waveform is not stored"))
     if channels is not None and channels not in (1, stored.channels):
@@ -459,6 +470,28 @@ def event_types(raw: str | None) -> list[str]:
             f"unknown event type {', '.join(map(repr, unknown))}; expected {', '.join(EVENT_TYPES)}", field="type"
         )
     return names or list(EVENT_TYPES)
+
+
+def waveform_plan(
+    run: AnalysisRun, levels: list[int], *, zoom: int | None, pixels: int | None, start: float, end: float | None
+) -> ZoomPlan:
+    """The stored level and factor that serve ``zoom``, or that size the window to ``pixels``; 422 otherwise."""
+    if pixels is not None:
+        duration = track_duration(run)
+        sample_rate = (run.results or {}).get("sample_rate")
+        if duration is None or not isinstance(sample_rate, int) or sample_rate <= 0:
+            return ZoomPlan(level=min(levels), factor=1)
+        window_s = max(0.0, min(end if end is not None else duration, duration) - start)
+        return plan_pixels(levels, samples=window_s * sample_rate, pixels=pixels)
+    plan = plan_zoom(levels, zoom)
+    if plan is None:
+        stored = ", ".join(str(level) for level in sorted(set(levels)))
+        if zoom is not None and zoom < min(levels):
+            message = f"zoom must be at least {min(levels)} samples per pixel, the finest stored"
+        else:
+            message = f"zoom {zoom} is not served: it must be a multiple of a stored level ({stored})"
+        raise InvalidInput(message, field="zoom")
+    return plan
 
 
 def waveform_levels(run: AnalysisRun) -> list[int]:

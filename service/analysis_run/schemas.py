@@ -450,7 +450,7 @@ class WaveformRead(Schema):
                     "length": 3,
                     "data": [-3121, 2876, -3340, 3015, -27904, 30118, -28512, 29870, -31207, 31954, -30876, 32011],
                 },
-                # GET .../waveform?zoom=44100&channels=1&bits=8&start=54&end=57: one pixel a second, merged
+                # GET .../waveform?zoom=44032&channels=1&bits=8&start=54&end=57: about a pixel a second, merged
                 {
                     "version": 2,
                     "channels": 1,

@@ -164,24 +164,48 @@ class ZoomPlan:
 
 
 def plan_zoom(levels: Sequence[int], zoom: int | None) -> ZoomPlan | None:
-    """How to serve ``zoom`` samples per pixel from the stored ``levels``; ``None`` when it is finer than them all.
+    """How to serve ``zoom`` samples per pixel from the stored ``levels``; ``None`` when it cannot be served exactly.
 
-    A zoom that is a multiple of a stored level is served exactly, from the coarsest such level. Any other zoom is
-    rounded to the nearest multiple of a stored level at or below it (ties go to the larger zoom), and the response
-    states the zoom served. ``None`` asks for the finest level.
+    A zoom is served when it is a multiple of a stored level, from the coarsest such level (fewest pixels to
+    combine). Any other zoom, finer than every level or between multiples, is not: the caller refuses it rather
+    than answer another zoom than was asked. ``None`` asks for the finest level.
     """
     if not levels:
         raise ValueError("no stored levels")
     if zoom is None:
         return ZoomPlan(level=min(levels), factor=1)
-    best: tuple[int, int, int] | None = None
     for level in sorted(set(levels), reverse=True):
-        if level > zoom:
+        if level <= zoom and zoom % level == 0:
+            return ZoomPlan(level=level, factor=zoom // level)
+    return None
+
+
+# A sized waveform may have this much more detail than asked when that lets it come from a coarser stored level
+# (a smaller file to read and fewer pixels to combine).
+_PIXELS_SLACK = 0.9
+
+
+def plan_pixels(levels: Sequence[int], *, samples: float, pixels: int) -> ZoomPlan:
+    """A zoom giving at least ``pixels`` points for a window of ``samples`` samples, and not many more.
+
+    The zoom is a multiple of a stored level not exceeding ``samples / pixels`` samples per pixel: from the
+    coarsest level whose multiple comes within 10 % of that, else the largest multiple of any level. A window too
+    short for that many points even at the finest level gets the finest.
+    """
+    if not levels:
+        raise ValueError("no stored levels")
+    if pixels < 1:
+        raise ValueError("pixels must be at least 1")
+    target = samples / pixels
+    best: tuple[int, int] | None = None
+    for level in sorted(set(levels), reverse=True):
+        if level > target:
             continue
-        factor = max(1, round(zoom / level))
-        candidate = (abs(level * factor - zoom), -level * factor, -level)
-        if best is None or candidate < best:
-            best = candidate
+        factor = int(target // level)
+        if level * factor >= _PIXELS_SLACK * target:
+            return ZoomPlan(level=level, factor=factor)
+        if best is None or level * factor > best[0] * best[1]:
+            best = (level, factor)
     if best is None:
-        return None
-    return ZoomPlan(level=-best[2], factor=best[1] // best[2])
+        return ZoomPlan(level=min(levels), factor=1)
+    return ZoomPlan(level=best[0], factor=best[1])

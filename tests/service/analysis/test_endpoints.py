@@ -448,7 +448,6 @@ def test_zoom_combines_stored_pixels_exactly(
     finest = stored_level(local_storage, analysed_track, None)
     # when
     body, combined = waveform_json(client, analysed_track, zoom=768)
-    rounded, _ = waveform_json(client, analysed_track, zoom=700)
     coarse, stored = waveform_json(client, analysed_track, zoom=8192)
     # then
     assert (body["samples_per_pixel"], body["length"]) == (768, math.ceil(len(finest) / 3))
@@ -456,10 +455,73 @@ def test_zoom_combines_stored_pixels_exactly(
         block = finest[3 * p : 3 * p + 3]
         assert np.array_equal(combined[p, :, 0], block[:, :, 0].min(axis=0))
         assert np.array_equal(combined[p, :, 1], block[:, :, 1].max(axis=0))
-    assert rounded["samples_per_pixel"] == 768
     level_4096 = stored_level(local_storage, analysed_track, 4096)
     assert (coarse["samples_per_pixel"], coarse["length"]) == (8192, math.ceil(len(level_4096) / 2))
     assert np.array_equal(stored[0, :, 1], level_4096[0:2, :, 1].max(axis=0))
+
+
+@pytest.mark.parametrize(
+    ("zoom", "detail"),
+    [
+        (300, "zoom 300 is not served: it must be a multiple of a stored level (256, 512, 1024, 2048, 4096)"),
+        (700, "zoom 700 is not served: it must be a multiple of a stored level (256, 512, 1024, 2048, 4096)"),
+        (255, "zoom must be at least 256 samples per pixel, the finest stored"),
+    ],
+)
+def test_a_zoom_that_is_not_served_exactly_is_refused(
+    client: TestClient, analysed_track: AnalysedTrack, zoom: int, detail: str
+) -> None:
+    # when
+    response = get(client, analysed_track.owner, url(analysed_track, "/waveform"), zoom=zoom)
+    # then
+    assert response.status_code == 422
+    assert response.json() == {"error": "InvalidInput", "detail": detail, "field": "zoom"}
+
+
+@pytest.mark.parametrize(
+    ("params", "spp"),
+    [
+        # 24 s at 44.1 kHz on 400 pixels: at most 2646 samples per pixel -> 512 * 5
+        ({"pixels": 400}, 2560),
+        # 1000 pixels: at most 1058.4 -> 1024
+        ({"pixels": 1000}, 1024),
+        # 100 pixels: at most 10584 -> 2048 * 5
+        ({"pixels": 100}, 10240),
+        # the window 2..4 s on 300 pixels: at most 294 -> 256
+        ({"pixels": 300, "start": 2, "end": 4}, 256),
+        # a window too short for that many points: the finest
+        ({"pixels": 5000, "start": 2, "end": 4}, 256),
+    ],
+)
+def test_pixels_sizes_the_waveform_to_the_view(
+    client: TestClient, analysed_track: AnalysedTrack, params: dict[str, int], spp: int
+) -> None:
+    # when
+    body, _ = waveform_json(client, analysed_track, **params)
+    # then
+    assert body["samples_per_pixel"] == spp
+    start, end = params.get("start", 0), params.get("end", 24)
+    assert body["length"] == math.ceil(end * 44100 / spp) - math.floor(start * 44100 / spp)
+    if (end - start) * 44100 >= 256 * params["pixels"]:
+        assert body["length"] >= params["pixels"]
+
+
+def test_pixels_transfers_what_a_view_draws(client: TestClient, analysed_track: AnalysedTrack) -> None:
+    # when
+    whole = get(client, analysed_track.owner, url(analysed_track, "/waveform"))
+    sized = get(client, analysed_track.owner, url(analysed_track, "/waveform"), pixels=400, bits=8)
+    # then: 24 s drawn on 400 pixels
+    assert 400 <= sized.json()["length"] <= 450
+    assert sized.json()["length"] < whole.json()["length"] / 9
+    assert len(sized.content) < len(whole.content) / 15
+
+
+def test_zoom_and_pixels_together_are_refused(client: TestClient, analysed_track: AnalysedTrack) -> None:
+    # when
+    response = get(client, analysed_track.owner, url(analysed_track, "/waveform"), zoom=512, pixels=100)
+    # then
+    assert response.status_code == 422
+    assert response.json() == {"error": "InvalidInput", "detail": "give zoom or pixels, not both", "field": "pixels"}
 
 
 def test_waveform_crop_keeps_whole_pixels_around_the_window(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import struct
 
 import numpy as np
 import pytest
 
 from analysis.types import WaveformPeaks
-from service.analysis_run.waveform import Waveform, WaveformFormatError, ZoomPlan, parse_dat, plan_zoom
+from service.analysis_run.waveform import Waveform, WaveformFormatError, ZoomPlan, parse_dat, plan_pixels, plan_zoom
 
 LEVELS = [256, 512, 1024, 2048, 4096]
 
@@ -108,17 +109,47 @@ def test_merging_channels_keeps_the_widest_range() -> None:
     [
         (None, ZoomPlan(level=256, factor=1)),
         (256, ZoomPlan(level=256, factor=1)),
-        (300, ZoomPlan(level=256, factor=1)),
-        (700, ZoomPlan(level=256, factor=3)),
         (768, ZoomPlan(level=256, factor=3)),
         (1024, ZoomPlan(level=1024, factor=1)),
         (1536, ZoomPlan(level=512, factor=3)),
-        (3000, ZoomPlan(level=1024, factor=3)),
+        (3072, ZoomPlan(level=1024, factor=3)),
         (8192, ZoomPlan(level=4096, factor=2)),
+        (300, None),
+        (700, None),
+        (3000, None),
         (255, None),
     ],
 )
-def test_zoom_is_served_exactly_from_the_coarsest_level_that_divides_it_else_rounded(
+def test_zoom_is_served_exactly_from_the_coarsest_level_that_divides_it_else_not_at_all(
     zoom: int | None, plan: ZoomPlan | None
 ) -> None:
     assert plan_zoom(LEVELS, zoom) == plan
+
+
+@pytest.mark.parametrize(
+    ("samples", "pixels", "plan"),
+    [
+        # 10 minutes at 44.1 kHz on 1280 pixels: 20671.875 samples per pixel at most -> 4096 * 5 = 20480
+        (600 * 44100, 1280, ZoomPlan(level=4096, factor=5)),
+        # exactly a stored level
+        (1024 * 100, 100, ZoomPlan(level=1024, factor=1)),
+        # between levels: the coarsest level with a multiple within 10 % below the target, 768 (256 * 3)
+        (800 * 10, 10, ZoomPlan(level=256, factor=3)),
+        # 2646 samples per pixel at most: 2560 from 512 * 5, not 256 * 10
+        (2646 * 400, 400, ZoomPlan(level=512, factor=5)),
+        # 280 at most: no multiple within 10 % but 256 itself
+        (280 * 10, 10, ZoomPlan(level=256, factor=1)),
+        # a window too short for that many points even at the finest level
+        (256 * 10, 1000, ZoomPlan(level=256, factor=1)),
+        (0, 10, ZoomPlan(level=256, factor=1)),
+    ],
+)
+def test_pixels_picks_the_coarsest_zoom_with_at_least_that_many_points(
+    samples: int, pixels: int, plan: ZoomPlan
+) -> None:
+    # when
+    chosen = plan_pixels(LEVELS, samples=samples, pixels=pixels)
+    # then
+    assert chosen == plan
+    if samples >= 256 * pixels:
+        assert math.ceil(samples / chosen.samples_per_pixel) >= pixels
