@@ -233,6 +233,18 @@ def test_track_page_draws_the_waveform_plays_and_seeks(track_page: Watched, trac
     first = page.evaluate("() => window.reftrackFirstPaint")
     assert first["requests"] == 1
 
+    # when the view is zoomed in to half of the track
+    with page.expect_response(lambda r: "/waveform?" in r.url) as answer:
+        page.click("#zoom-in")
+    # then the detail window is fetched sized to the canvas: enough points for every pixel, not many more
+    request = answer.value.request
+    params = dict(p.split("=") for p in request.url.split("?", 1)[1].split("&"))
+    body = answer.value.json()
+    seconds = float(params.get("end", track.duration)) - float(params.get("start", 0.0))
+    assert body["length"] >= int(params["pixels"])
+    assert body["samples_per_pixel"] <= seconds * body["sample_rate"] / int(params["pixels"])
+    assert body["length"] < 2 * int(params["pixels"])
+
     # when play is pressed
     page.click("#play")
     # then the audio plays from the cookie session and the playhead moves
@@ -284,6 +296,14 @@ def test_annotations_created_edited_and_deleted_by_mouse(track_page: Watched, tr
         ["kick", "low end"],
         "#ff0000",
     )
+
+    # when the editor is closed and the marker clicked with the seek tool, it is selected again
+    page.click(".edit-form button:has-text('Close')")
+    page.select_option("#tool", "seek")
+    x, y = canvas_x(page, "#detail", 0.25)
+    page.mouse.click(x, y)
+    assert page.locator("#edit-title").input_value() == "Kick too loud"
+    page.select_option("#tool", "annotate")
 
     # when a span is dragged from 10 % to 20 %
     x1, y1 = canvas_x(page, "#detail", 0.10)

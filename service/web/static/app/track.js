@@ -69,7 +69,7 @@ export async function renderTrack(root, trackId) {
   const snapSelect = el('select', { id: 'snap' },
     el('option', { value: '' }, 'No snap'), el('option', { value: 'beat', selected: true }, 'Snap to beat'), el('option', { value: 'bar' }, 'Snap to bar'));
   const overview = el('canvas', { id: 'overview', class: 'overview', role: 'img', 'aria-label': 'Waveform overview of the whole track; click to seek' });
-  const detail = el('canvas', { id: 'detail', class: 'detail', role: 'img', tabindex: '0', 'aria-label': 'Detail waveform; click to seek, drag to annotate or loop' });
+  const detail = el('canvas', { id: 'detail', class: 'detail', role: 'img', tabindex: '0', 'aria-label': 'Detail waveform; click to seek or to select a marker or loop, drag to pan, annotate or loop' });
   const annotationList = el('ul', { class: 'items', id: 'annotations' });
   const regionList = el('ul', { class: 'items', id: 'regions' });
   const editor = el('div', { id: 'editor', class: 'editor' });
@@ -245,9 +245,10 @@ export async function renderTrack(root, trackId) {
     const { t0, t1 } = st.view;
     const w = detail.clientWidth || 800;
     const span = t1 - t0;
-    const want = source.levelFor(span, w);
-    if (st.detail && st.detail.covers(t0, t1) && st.detail.spp <= Math.max(want, source.levels[0])) return;
-    if (st.overview && st.overview.spp <= want) { st.detail = null; return; }
+    // Samples per pixel the view needs; none finer than the finest stored level exists.
+    const target = Math.max((span * source.sampleRate) / w, source.levels[0]);
+    if (st.overview && st.overview.spp <= target) { st.detail = null; return; }
+    if (st.detail && st.detail.covers(t0, t1) && st.detail.spp <= target && st.detail.spp * 4 > target) return;
     const a = Math.max(0, t0 - span);
     const b = Math.min(duration, t1 + span);
     const key = `${a.toFixed(2)}-${b.toFixed(2)}-${w}`;
@@ -590,12 +591,34 @@ export async function renderTrack(root, trackId) {
     const a = Math.min(drag.t0, drag.t1);
     const b = Math.max(drag.t0, drag.t1);
     if (!drag.moved) {
-      if (st.tool === 'annotate') createAnnotation(t, null, 'note');
+      const hit = st.tool === 'seek' ? hitTest(xOf(e, detail), e.clientY - detail.getBoundingClientRect().top) : null;
+      if (hit) select(hit);
+      else if (st.tool === 'annotate') createAnnotation(t, null, 'note');
       else seek(t);
     } else if (st.tool === 'annotate') createAnnotation(a, b, 'note');
     else if (st.tool === 'loop') createRegion(a, b);
     redraw();
   });
+  // A click on a point annotation's line or flag, or on a region's name strip, selects it for editing.
+  function hitTest(x, y) {
+    const w = detail.clientWidth;
+    const h = detail.clientHeight;
+    for (const a of st.annotations) {
+      const isPoint = a.end_time_seconds === null || a.end_time_seconds === undefined;
+      if (isPoint && Math.abs(sx(a.start_time_seconds, w) - x) <= 5) return { kind: 'annotation', id: a.id };
+    }
+    if (y >= h - 14) {
+      for (const r of st.regions) {
+        if (x >= sx(r.start_time_seconds, w) && x <= sx(r.end_time_seconds, w)) return { kind: 'region', id: r.id };
+      }
+    }
+    if (y <= 24) {
+      for (const a of st.annotations) {
+        if (a.end_time_seconds && x >= sx(a.start_time_seconds, w) && x <= sx(a.end_time_seconds, w)) return { kind: 'annotation', id: a.id };
+      }
+    }
+    return null;
+  }
   on(detail, 'pointercancel', () => { st.drag = null; redraw(); });
   on(detail, 'wheel', (e) => {
     if (e.ctrlKey || e.metaKey) {
