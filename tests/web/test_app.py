@@ -454,6 +454,39 @@ def test_keyboard_plays_marks_steps_by_beat_and_bar_and_zooms(
     assert track_page.problems == []
 
 
+def test_reference_collections_and_an_import_refused_with_the_setting_named(
+    local_context: BrowserContext, served: Served, track: Track
+) -> None:
+    # given the track page
+    watched = open_page(local_context, f"/#/tracks/{track.id}", base_url=served.base_url)
+    page = watched.page
+    page.wait_for_selector("body[data-waveform=drawn]")
+
+    # when the track is added to the collection "Mix refs"
+    page.fill("#ref-collection", "Mix refs")
+    page.click("form:has(#ref-collection) button[type=submit]")
+    page.wait_for_selector("text=Added to “Mix refs”.")
+    # then the references page lists it there, as the API does
+    page.goto(f"{served.base_url}/#/references")
+    page.locator("#collections button", has_text="Mix refs").click()
+    page.locator("#references li", has_text="Reference groove").wait_for()
+    with served.client() as api:
+        refs = api.get("/v1/references", params={"collection": "Mix refs"}).json()["data"]
+    assert [r["track_id"] for r in refs] == [track.id]
+
+    # when the library's import form names a folder while the service allows no import root
+    page.goto(f"{served.base_url}/#/")
+    page.click(".imports-card summary")
+    page.fill("#import-source", str(served.data_dir))
+    page.click(".import-form button[type=submit]")
+    # then the API's refusal, which names the setting, is shown
+    error = page.locator(".imports-card .form-error")
+    error.wait_for()
+    assert "REFTRACK_IMPORT_ROOTS" in error.inner_text()
+    assert watched.problems == []
+    page.close()
+
+
 def test_a_state_change_without_the_csrf_token_is_refused(
     local_context: BrowserContext, served: Served, track: Track
 ) -> None:
