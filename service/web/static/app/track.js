@@ -216,9 +216,11 @@ export async function renderTrack(root, trackId) {
         ctx.moveTo(x, 18); ctx.lineTo(x + 8, 22); ctx.lineTo(x, 26); ctx.fill();
       }
       if (a.title) {
+        // Span titles on the first line, point titles on the second, so a point inside a span stays readable.
+        const isSpan = a.end_time_seconds !== null && a.end_time_seconds !== undefined;
         ctx.font = '11px system-ui, sans-serif';
         ctx.textBaseline = 'top';
-        ctx.fillText(a.title, Math.max(x, 0) + 10, 20);
+        ctx.fillText(a.title, Math.max(x, 0) + (isSpan ? 4 : 10), isSpan ? 22 : 34);
       }
     }
     // Drag selection.
