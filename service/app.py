@@ -14,6 +14,7 @@ from typing import Any
 import fastapi_offline
 from fastapi import FastAPI, HTTPException, Request, params
 from fastapi.dependencies.models import Dependant
+from fastapi.dependencies.utils import _get_flat_fields_from_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_fields_from_routes, get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -209,6 +210,21 @@ def _depends_on(dependant: Dependant, call: Callable[..., Any]) -> bool:
     return any(d.call is call or _depends_on(d, call) for d in dependant.dependencies)
 
 
+# Routes whose query parameters are checked against their declaration: the API, and the sign-in link.
+_STRICT_QUERY_PREFIXES = ("/v1/", "/auth/")
+
+
+def _query_names(dependant: Dependant) -> frozenset[str]:
+    """The names of the query parameters a route takes, its dependencies' and query models' included."""
+    fields = []
+    pending = [dependant]
+    while pending:
+        current = pending.pop()
+        fields.extend(current.query_params)
+        pending.extend(current.dependencies)
+    return frozenset(field.alias for field in _get_flat_fields_from_params(fields))
+
+
 def _guarded_routes(app: FastAPI) -> list[GuardedRoute]:
     """Every API route, as the app matches it (routers included with their prefixes)."""
     guarded = []
@@ -217,11 +233,13 @@ def _guarded_routes(app: FastAPI) -> list[GuardedRoute]:
             continue
         dependant: Dependant = route.dependant
         body = route.body_field
+        strict = (route.path or "").startswith(_STRICT_QUERY_PREFIXES)
         guarded.append(
             GuardedRoute(
                 matches=route.matches,
                 needs_user=_depends_on(dependant, current_user),
                 json_body=body is not None and not isinstance(body.field_info, params.Form),
+                query_names=_query_names(dependant) if strict else None,
             )
         )
     return guarded

@@ -4,8 +4,9 @@
 - :class:`CatchAll`: no exception leaves the application. An outage of storage or the database is a 503 with
   ``Retry-After``; anything else a 500 in the error shape, logged with the request id. The server then keeps
   the connection open, where an escaping exception made it drop the connection after the response.
-- :class:`RequestGuard`: the checks that hold for every route, in one place. Query strings and JSON bodies
-  carry no NUL character (PostgreSQL text cannot hold one), JSON bodies have no non-finite numbers, are at most
+- :class:`RequestGuard`: the checks that hold for every route, in one place. An API route is sent only the
+  query parameters it declares (a misspelt one is a 422 naming it, not silently ignored). Query strings and JSON
+  bodies carry no NUL character (PostgreSQL text cannot hold one), JSON bodies have no non-finite numbers, are at most
   ``MAX_JSON_DEPTH`` deep and at most ``max_json_bytes`` long, and a request with a body to a route that needs
   a user is authenticated before any of its body is read.
 """
@@ -192,6 +193,8 @@ class GuardedRoute:
     matches: Callable[[Scope], tuple[Match, Scope]]
     needs_user: bool
     json_body: bool
+    # The query parameters the route declares; any other is refused. None: the route takes whatever it is sent.
+    query_names: frozenset[str] | None = None
 
 
 class _BodyProblem(Exception):
@@ -313,6 +316,8 @@ class RequestGuard:
         route = self._route(scope)
         if route is None:
             return receive
+        if route.query_names is not None:
+            _check_query_names(scope, route.query_names)
         headers = Headers(scope=scope)
         if route.needs_user and _declares_body(headers):
             # Before a byte of the body is read: an anonymous client cannot make the server buffer anything.
@@ -376,6 +381,15 @@ def _check_query(scope: Scope) -> None:
         if "\x00" in name or "\x00" in value:
             shown = name.replace("\x00", "\\x00")
             raise ValidationError(f"{shown}: must not contain NUL characters", field=shown)
+
+
+def _check_query_names(scope: Scope, known: frozenset[str]) -> None:
+    """Refuse a query parameter the route does not take: a misspelt filter must not be silently ignored."""
+    query = scope.get("query_string", b"").decode("latin-1")
+    for name, _ in parse_qsl(query, keep_blank_values=True):
+        if name not in known:
+            takes = f"it takes {', '.join(sorted(known))}" if known else "it takes none"
+            raise ValidationError(f"{name}: unknown query parameter; {takes}", field=name)
 
 
 def origin_of(url: str) -> str:

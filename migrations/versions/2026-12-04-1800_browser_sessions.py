@@ -1,4 +1,4 @@
-"""browser sessions and one-time sign-in tickets
+"""browser sessions and one-time sign-in tickets; uploads marked as such
 
 Revision ID: 0008
 Revises: 0007
@@ -7,6 +7,8 @@ Create Date: 2026-12-04 18:00:00
 A browser signs in with a cookie, not a bearer token. Its session is a row of ``sessions`` like a token's,
 told apart by ``kind`` ('token' or 'browser'), so that a cookie value is not accepted as a bearer token nor the
 reverse. ``login_tickets`` holds the hashes of the one-time sign-in links ``reftrack serve`` prints.
+
+``reference_tracks.is_user_upload`` was never set: tracks uploaded through the API get true, as new uploads do.
 """
 
 from collections.abc import Sequence
@@ -41,8 +43,11 @@ def upgrade() -> None:
     with op.batch_alter_table("login_tickets", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_login_tickets_user_id"), ["user_id"], unique=False)
 
+    op.execute("UPDATE reference_tracks SET is_user_upload = true WHERE source = 'upload'")
+
 
 def downgrade() -> None:
+    # is_user_upload keeps its values: the column predates this revision, and true is right for those rows.
     with op.batch_alter_table("login_tickets", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_tickets_user_id"))
     op.drop_table("login_tickets")

@@ -282,7 +282,7 @@ def create_region(
 )
 def reorder_regions(track_id: uuid.UUID, data: RegionReorder, session: SessionDep, user: CurrentUser) -> RegionList:
     """Put the track's regions in the order given: every region id of the track, each once."""
-    return _regions(region_service.reorder(session, user=user, track_id=track_id, region_ids=data.region_ids))
+    return _regions(region_service.reorder(session, user=user, track_id=track_id, region_ids=data.ids))
 
 
 @router.post(

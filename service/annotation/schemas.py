@@ -5,7 +5,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
 from service.schemas import Schema
 
@@ -243,10 +243,9 @@ class RegionReorder(_Input):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [
-                {"region_ids": ["9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"]}
-            ]
+            "examples": [{"ids": ["9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d", "1b2c3d4e-5f6a-4b7c-8d9e-0f1a2b3c4d5e"]}]
         }
     )
 
-    region_ids: list[uuid.UUID] = Field(max_length=10_000)
+    # The same key as the references' reorder; "region_ids", its former name, is still accepted.
+    ids: list[uuid.UUID] = Field(max_length=10_000, validation_alias=AliasChoices("ids", "region_ids"))

@@ -558,15 +558,15 @@ class RegionService:
         seen: set[uuid.UUID] = set()
         for rid in region_ids:
             if rid in seen:
-                raise InvalidInput(f"region_ids: lists {rid} more than once", field="region_ids")
+                raise InvalidInput(f"ids: lists {rid} more than once", field="ids")
             seen.add(rid)
         unknown = [rid for rid in region_ids if rid not in regions]
         if unknown:
-            raise InvalidInput(f"region_ids: {unknown[0]} is not a region of this track", field="region_ids")
+            raise InvalidInput(f"ids: {unknown[0]} is not a region of this track", field="ids")
         missing = [rid for rid in regions if rid not in seen]
         if missing:
             raise InvalidInput(
-                f"region_ids: leaves out {len(missing)} of the track's regions ({missing[0]} first)", field="region_ids"
+                f"ids: leaves out {len(missing)} of the track's regions ({missing[0]} first)", field="ids"
             )
         for position, rid in enumerate(region_ids):
             regions[rid].sort_order = position

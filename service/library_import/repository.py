@@ -54,6 +54,21 @@ class LibraryImportRepository:
         stmt = select(LibraryImport).where(LibraryImport.id == import_id, LibraryImport.user_id == user_id)
         return session.scalars(stmt).one_or_none()
 
+    def list_for_user(
+        self, session: Session, *, user_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[LibraryImport], int]:
+        """One page of the user's imports, newest first, and how many there are in all."""
+        mine = LibraryImport.user_id == user_id
+        stmt = (
+            select(LibraryImport)
+            .where(mine)
+            .order_by(LibraryImport.created_at.desc(), LibraryImport.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = session.scalar(select(func.count()).select_from(LibraryImport).where(mine)) or 0
+        return list(session.scalars(stmt)), count
+
     def unfinished(self, session: Session, *, user_id: uuid.UUID, source: str, origin: str) -> LibraryImport | None:
         """The newest import of ``source`` by ``origin`` that never finished, if any."""
         stmt = (
@@ -175,6 +190,26 @@ class LibraryImportRepository:
         )
         stmt = select(latest.c.status, func.count()).group_by(latest.c.status)
         return {status: n for status, n in session.execute(stmt) if status is not None}
+
+    def analysis_counts_by_import(
+        self, session: Session, *, import_ids: Collection[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, int]]:
+        """Like ``analysis_counts``, for each import separately."""
+        if not import_ids:
+            return {}
+        latest = (
+            select(ImportTrack.import_id.label("import_id"), _latest_status().label("status"))
+            .select_from(ImportTrack)
+            .join(ReferenceTrack, ReferenceTrack.id == ImportTrack.track_id)
+            .where(ImportTrack.import_id.in_(sorted(import_ids)))
+            .subquery()
+        )
+        stmt = select(latest.c.import_id, latest.c.status, func.count()).group_by(latest.c.import_id, latest.c.status)
+        counts: dict[uuid.UUID, dict[str, int]] = {}
+        for import_id, status, n in session.execute(stmt):
+            if status is not None:
+                counts.setdefault(import_id, {})[status] = n
+        return counts
 
     def reanalysis_candidates(
         self,

@@ -86,26 +86,23 @@ class ImportFileError(BaseModel):
     reason: str
 
 
+_IMPORT_EXAMPLE: dict[str, Any] = {
+    "id": "45515b76-5eec-4183-a88d-dda678919d1f",
+    "source": "s3://studio-archive/masters",
+    "origin": "api",
+    "status": "running",
+    "files": _FILES_EXAMPLE,
+    "analyses": _ANALYSES_EXAMPLE,
+    "errors": _ERRORS_EXAMPLE,
+    "error_message": None,
+    "created_at": "2026-04-02T09:40:17.302566+00:00",
+    "started_at": "2026-04-02T09:40:17.861094+00:00",
+    "finished_at": None,
+}
+
+
 class ImportRead(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": "45515b76-5eec-4183-a88d-dda678919d1f",
-                    "source": "s3://studio-archive/masters",
-                    "origin": "api",
-                    "status": "running",
-                    "files": _FILES_EXAMPLE,
-                    "analyses": _ANALYSES_EXAMPLE,
-                    "errors": _ERRORS_EXAMPLE,
-                    "error_message": None,
-                    "created_at": "2026-04-02T09:40:17.302566+00:00",
-                    "started_at": "2026-04-02T09:40:17.861094+00:00",
-                    "finished_at": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_IMPORT_EXAMPLE]})
 
     id: uuid.UUID
     source: str
@@ -143,3 +140,10 @@ class ImportRead(Schema):
                 "finished_at": record.finished_at,
             }
         )
+
+
+class ImportList(Schema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"data": [_IMPORT_EXAMPLE], "count": 1}]})
+
+    data: list[ImportRead]
+    count: int = Field(description="How many imports you have in all")

@@ -225,6 +225,14 @@ class LibraryImportService:
             return None
         return record, self.analysis_counts(session, import_ids=[record.id])
 
+    def list_imports(
+        self, session: Session, *, user: User, limit: int, offset: int
+    ) -> tuple[list[tuple[LibraryImport, AnalysisCounts]], int]:
+        """One page of the user's own imports, newest first, each with its analyses by status; and the total."""
+        records, count = library_import_repository.list_for_user(session, user_id=user.id, limit=limit, offset=offset)
+        counts = library_import_repository.analysis_counts_by_import(session, import_ids=[r.id for r in records])
+        return [(r, AnalysisCounts(**counts.get(r.id, {}))) for r in records], count
+
     def analysis_counts(self, session: Session, *, import_ids: Sequence[uuid.UUID]) -> AnalysisCounts:
         return AnalysisCounts(**library_import_repository.analysis_counts(session, import_ids=import_ids))
 
@@ -423,6 +431,7 @@ class LibraryImportService:
                         "size_bytes": fetched.size,
                         "content_sha256": fetched.sha256,
                         "source": "import",
+                        "is_user_upload": False,
                         "source_url": url[:2048],
                         "metadata_": metadata,
                     }

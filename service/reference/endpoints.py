@@ -43,18 +43,30 @@ def _read(row: ReferenceRow) -> ReferenceRead:
     )
 
 
-@router.get("", response_model=ReferenceList, responses=error_responses(Unauthorized))
+@router.get("", response_model=ReferenceList, responses=error_responses(Unauthorized, InvalidInput))
 def list_references(
     session: SessionDep,
     user: CurrentUser,
-    collection: Annotated[CollectionName | None, Query(description="Only this collection")] = None,
+    collection_name: Annotated[
+        CollectionName | None, Query(description="Only this collection (the `collection_name` of its references)")
+    ] = None,
+    collection: Annotated[
+        CollectionName | None, Query(deprecated=True, description="The former name of `collection_name`")
+    ] = None,
     favorite: Annotated[bool | None, Query(description="Only favourites (true) or only the others (false)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> ReferenceList:
     """Your references, ordered by sort order, creation time and id."""
+    if collection is not None and collection_name is not None and collection != collection_name:
+        raise InvalidInput("collection: give collection_name only (collection is its former name)", field="collection")
     rows, count = reference_repository.list(
-        session, user_id=user.id, collection_name=collection, is_favorite=favorite, limit=limit, offset=offset
+        session,
+        user_id=user.id,
+        collection_name=collection_name if collection_name is not None else collection,
+        is_favorite=favorite,
+        limit=limit,
+        offset=offset,
     )
     return ReferenceList(data=[_read(row) for row in rows], count=count)
 

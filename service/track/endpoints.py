@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 import uuid
 from datetime import UTC, datetime
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
@@ -73,14 +76,28 @@ _UPLOAD_BODY: dict[str, Any] = {
     response_model=TrackRead,
     openapi_extra={"requestBody": _UPLOAD_BODY},
     responses={
-        200: {"model": TrackRead, "description": "The same bytes were uploaded before: the existing track"},
+        200: {
+            "model": TrackRead,
+            "description": (
+                "The same bytes were uploaded before: the existing track, unchanged. `X-Duplicate-Of` names it;"
+                " `X-Ignored-Fields` lists the form fields sent that differ from it (change them with PATCH)"
+            ),
+            "headers": {
+                "X-Duplicate-Of": {"description": "The id of the existing track", "schema": {"type": "string"}},
+                "X-Ignored-Fields": {
+                    "description": "Comma-separated form fields not applied, e.g. `title, artist`",
+                    "schema": {"type": "string"},
+                },
+            },
+        },
         **error_responses(BadRequest, Unauthorized, PayloadTooLarge, UnsupportedMediaType, UnprocessableAudio),
     },
 )
 async def upload_track(
     request: Request, response: Response, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> TrackRead:
-    """Upload a reference track (multipart ``file``); its analysis is queued and runs in the background."""
+    """Upload a reference track (multipart ``file``); its analysis is queued and runs in the background. The same
+    bytes again answer 200 with the existing track, unchanged, and say so in `X-Duplicate-Of`."""
     upload = await receive_upload(request.headers.get("content-type", ""), request.stream(), tmp_dir=settings.tmp_dir)
     try:
         fields = TrackFields(**{k: upload.fields.get(k) for k in ("title", "artist", "album", "genre")})
@@ -89,6 +106,9 @@ async def upload_track(
         )
         if not ingested.created:
             response.status_code = status.HTTP_200_OK
+            response.headers["X-Duplicate-Of"] = str(ingested.track.id)
+            if ingested.ignored:
+                response.headers["X-Ignored-Fields"] = ", ".join(ingested.ignored)
         return await run_in_threadpool(_read, ingested.track, ingested.analysis)
     finally:
         upload.close()
@@ -229,16 +249,29 @@ def _audio_response(audio: AudioRedirect | AudioFile, *, max_age_s: int) -> Resp
     )
 
 
-@router.get("/{track_id}/analysis", response_model=AnalysisRead, responses=error_responses(Unauthorized, NotFound))
-def get_track_analysis(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AnalysisRead:
-    """The latest analysis of a track: status, summary results, or the error that stopped it."""
+@router.get(
+    "/{track_id}/analysis",
+    response_model=AnalysisRead,
+    responses={
+        304: {"description": "The copy named by If-None-Match is current"},
+        **error_responses(Unauthorized, NotFound),
+    },
+)
+def get_track_analysis(request: Request, track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
+    """The latest analysis of a track: status, summary results, or the error that stopped it. Its `ETag` changes
+    with any of it (status, progress, results), so polling with `If-None-Match` gets 304 until something does."""
     track = track_repository.get(session, user_id=user.id, track_id=track_id)
     if track is None:
         raise NotFound("track not found")
     latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
     if latest is None:
         raise NotFound("track has no analysis")
-    return AnalysisRead.model_validate(latest)
+    body = AnalysisRead.model_validate(latest).model_dump(mode="json")
+    content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
+    headers = {"ETag": f'"{hashlib.sha256(content).hexdigest()[:32]}"', "Cache-Control": REVALIDATE}
+    if matches(request, headers["ETag"]):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(content=content, media_type="application/json", headers=headers)
 
 
 @router.delete("/{track_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(Unauthorized, NotFound))

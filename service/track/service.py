@@ -64,6 +64,8 @@ class Ingested:
     track: ReferenceTrack
     analysis: AnalysisRun | None
     created: bool
+    # For the same bytes uploaded again: the fields sent that differ from the existing track's, left unchanged.
+    ignored: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,7 +360,7 @@ class TrackService:
         filename = upload.filename
         if upload.size == 0:
             raise UnprocessableAudio("empty file: the upload contains no bytes", field="file")
-        existing = self._existing(session, user_id=user.id, sha256=upload.sha256)
+        existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
         if existing is not None:
             return existing
         try:
@@ -392,6 +394,7 @@ class TrackService:
             size_bytes=upload.size,
             content_sha256=upload.sha256,
             source=origin,
+            is_user_upload=origin == "upload",
             metadata_={"original_filename": filename, "codec": info.codec},
         )
         try:
@@ -401,19 +404,27 @@ class TrackService:
         except IntegrityError:
             # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
             storage.delete(key)
-            existing = self._existing(session, user_id=user.id, sha256=upload.sha256)
+            existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
             if existing is None:
                 raise
             return existing
         run = analysis_run_service.queue(session, track=track)
         return Ingested(track=track, analysis=run, created=True)
 
-    def _existing(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> Ingested | None:
+    def _existing(self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields) -> Ingested | None:
+        """The track already holding these bytes, unchanged, with the sent fields that differ from its own."""
         track = track_repository.get_by_sha256(session, user_id=user_id, sha256=sha256)
         if track is None:
             return None
         run = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user_id)
-        return Ingested(track=track, analysis=run, created=False)
+        sent = {
+            "title": _clean(fields.title, 500),
+            "artist": _clean(fields.artist, 500),
+            "album": _clean(fields.album, 500),
+            "genre": _clean(fields.genre, 200),
+        }
+        ignored = tuple(name for name, value in sent.items() if value is not None and value != getattr(track, name))
+        return Ingested(track=track, analysis=run, created=False, ignored=ignored)
 
     def list_tracks(self, session: Session, *, user: User, query: TrackListQuery) -> TrackPage:
         """One page of the user's library: filtered, sorted, keyset-paginated by (sort value, id)."""

@@ -494,7 +494,7 @@ def test_regions_round_trip_keeps_the_list_order(
     # given: regions in a list order that is not time order
     created = seed(client, alice, track, "regions", REGIONS)
     order = [created[i]["id"] for i in (1, 0, 2)]
-    assert post(client, alice, f"{track.url}/regions/reorder", {"region_ids": order})[0] == 200
+    assert post(client, alice, f"{track.url}/regions/reorder", {"ids": order})[0] == 200
     original = listed(client, alice, track, "regions")
     # when
     code, body = import_text(client, alice, second_track, "regions", fmt, export(client, alice, track, "regions", fmt))

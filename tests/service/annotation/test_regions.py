@@ -125,7 +125,7 @@ def test_reorder_rewrites_the_positions(client: TestClient, alice: Account, trac
     regions = [create(client, alice, track, name, i, i + 1) for i, name in enumerate("abcd")]
     order = [regions[i]["id"] for i in (2, 0, 3, 1)]
     # when
-    code, body = post(client, alice, f"{regions_url(track)}/reorder", {"region_ids": order})
+    code, body = post(client, alice, f"{regions_url(track)}/reorder", {"ids": order})
     # then
     assert code == 200
     assert [r["id"] for r in body["data"]] == order
@@ -139,10 +139,10 @@ def test_reorder_rewrites_the_positions(client: TestClient, alice: Account, trac
 @pytest.mark.parametrize(
     ("pick", "detail"),
     [
-        (lambda ids: ids[:2], "region_ids: leaves out 1 of the track's regions"),
-        (lambda ids: [], "region_ids: leaves out 3 of the track's regions"),
-        (lambda ids: [*ids, ids[0]], "region_ids: lists"),
-        (lambda ids: [*ids, str(uuid.uuid4())], "region_ids: "),
+        (lambda ids: ids[:2], "ids: leaves out 1 of the track's regions"),
+        (lambda ids: [], "ids: leaves out 3 of the track's regions"),
+        (lambda ids: [*ids, ids[0]], "ids: lists"),
+        (lambda ids: [*ids, str(uuid.uuid4())], "ids: "),
     ],
 )
 def test_reorder_needs_exactly_the_tracks_regions(
@@ -151,26 +151,26 @@ def test_reorder_needs_exactly_the_tracks_regions(
     # given
     ids = [create(client, alice, track, name, 0, 1)["id"] for name in "abc"]
     # when
-    code, error = post(client, alice, f"{regions_url(track)}/reorder", {"region_ids": pick(ids)})  # type: ignore[operator]
+    code, error = post(client, alice, f"{regions_url(track)}/reorder", {"ids": pick(ids)})  # type: ignore[operator]
     # then
     assert code == 422
-    assert error["field"] == "region_ids"
+    assert error["field"] == "ids"
     assert error["detail"].startswith(detail)
     assert names(client, alice, track) == ["a", "b", "c"]
 
 
 def test_reorder_refuses_a_malformed_list(client: TestClient, alice: Account, track: Track) -> None:
     # when
-    code, error = post(client, alice, f"{regions_url(track)}/reorder", {"region_ids": ["not-a-uuid"]})
+    code, error = post(client, alice, f"{regions_url(track)}/reorder", {"ids": ["not-a-uuid"]})
     # then
     assert code == 422
-    assert error["field"] == "region_ids.0"
+    assert error["field"] == "ids.0"
 
 
 def test_reorder_of_a_track_without_regions_accepts_the_empty_list(
     client: TestClient, alice: Account, track: Track
 ) -> None:
-    assert post(client, alice, f"{regions_url(track)}/reorder", {"region_ids": []}) == (200, {"data": [], "count": 0})
+    assert post(client, alice, f"{regions_url(track)}/reorder", {"ids": []}) == (200, {"data": [], "count": 0})
 
 
 def test_patch_changes_only_the_fields_sent(client: TestClient, alice: Account, track: Track) -> None:
@@ -400,3 +400,25 @@ def test_regions_from_sections_need_a_finished_analysis(
     assert code == 422
     assert error == {"error": "InvalidInput", "detail": "the track has no finished analysis to take sections from"}
     assert count(session) == 0
+
+
+def test_reorder_still_accepts_the_former_key(client: TestClient, alice: Account, track: Track) -> None:
+    # given
+    regions = [create(client, alice, track, name, i, i + 1) for i, name in enumerate("ab")]
+    # when
+    code, _body = post(
+        client, alice, f"{regions_url(track)}/reorder", {"region_ids": [regions[1]["id"], regions[0]["id"]]}
+    )
+    # then
+    assert code == 200
+    assert names(client, alice, track) == ["b", "a"]
+
+
+def test_reorder_with_both_keys_is_refused(client: TestClient, alice: Account, track: Track) -> None:
+    # given
+    region = create(client, alice, track, "a", 0, 1)
+    # when
+    code, error = post(client, alice, f"{regions_url(track)}/reorder", {"ids": [region["id"]], "region_ids": []})
+    # then
+    assert code == 422
+    assert error["field"] == "region_ids"

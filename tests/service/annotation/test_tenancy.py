@@ -45,7 +45,7 @@ TRACK_ENDPOINTS: list[tuple[str, str, dict[str, str], Any]] = [
     ("DELETE", "/annotations/{annotation}", {}, None),
     ("GET", "/regions", {}, None),
     ("POST", "/regions", {}, {"name": "x", "start_time_seconds": 1.0, "end_time_seconds": 2.0}),
-    ("POST", "/regions/reorder", {}, {"region_ids": ["{region}"]}),
+    ("POST", "/regions/reorder", {}, {"ids": ["{region}"]}),
     ("POST", "/regions/from-sections", {}, None),
     ("GET", "/regions/export", {"format": "jams"}, None),
     ("POST", "/regions/import", {"format": "audacity"}, LABELS),
@@ -69,8 +69,8 @@ def call(
         return client.request(
             method, url, headers={**account.headers, "Content-Type": "text/plain"}, params=params, content=body
         )
-    if isinstance(body, dict) and "region_ids" in body:
-        body = {"region_ids": [ids["region"]]}
+    if isinstance(body, dict) and "ids" in body:
+        body = {"ids": [ids["region"]]}
     return client.request(method, url, headers=account.headers, params=params, json=body)
 
 
@@ -140,11 +140,11 @@ def test_another_users_regions_cannot_be_reordered_into_your_track(
     client: TestClient, alice: Account, bob: Account, alices: AlicesData, bobs_track: Track, session: Session
 ) -> None:
     # when
-    code, error = post(client, bob, f"{bobs_track.url}/regions/reorder", {"region_ids": [alices.region["id"]]})
+    code, error = post(client, bob, f"{bobs_track.url}/regions/reorder", {"ids": [alices.region["id"]]})
     # then
     assert code == 422
-    assert error["field"] == "region_ids"
-    assert error["detail"] == f"region_ids: {alices.region['id']} is not a region of this track"
+    assert error["field"] == "ids"
+    assert error["detail"] == f"ids: {alices.region['id']} is not a region of this track"
     assert_untouched(client, alice, alices, session)
 
 

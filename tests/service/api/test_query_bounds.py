@@ -68,7 +68,7 @@ def test_the_walk_finds_the_pagination_and_window_parameters() -> None:
     assert ("/v1/references", "offset") in found
     assert ("/v1/tracks", "limit") in found
     assert ("/v1/tracks/{track_id}/waveform", "channels") in found
-    assert len(_NUMERIC_PARAMETERS) == 22
+    assert len(_NUMERIC_PARAMETERS) == 26
 
 
 @pytest.mark.parametrize(("method", "path", "name", "schema"), _NUMERIC_PARAMETERS)

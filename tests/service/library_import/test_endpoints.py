@@ -280,3 +280,45 @@ def test_odd_sources_are_answered_with_a_client_error(
     # then
     assert response.status_code in (403, 422), response.text
     assert response.json()["error"] in ("Forbidden", "InvalidInput", "ValidationError")
+
+
+def test_the_list_holds_the_users_own_imports_newest_first_with_their_progress(
+    api: TestClient,
+    alice: Account,
+    bob: Account,
+    library: Library,
+    session_factory: Callable[[], Session],
+    session: Session,
+    local_storage: LocalStorage,
+    tmp_path: Path,
+    cfg: Settings,
+) -> None:
+    # given: two of Alice's imports, the first one run; one of Bob's
+    first = api.post("/v1/imports", headers=alice.headers, json={"source": str(library.root)}).json()
+    run_worker_job(first["id"], session_factory, local_storage, tmp_path, cfg)
+    with session_scope(session_factory) as s:
+        s.get(LibraryImport, uuid.UUID(first["id"])).created_at = utcnow() - timedelta(minutes=5)  # type: ignore[union-attr]
+    second = api.post("/v1/imports", headers=alice.headers, json={"source": str(library.root / "Nested")}).json()
+    api.post("/v1/imports", headers=bob.headers, json={"source": str(library.root)})
+    # when
+    listed = api.get("/v1/imports", headers=alice.headers)
+    paged = api.get("/v1/imports", headers=alice.headers, params={"limit": 1, "offset": 1})
+    # then
+    assert listed.status_code == 200, listed.text
+    body = listed.json()
+    assert body["count"] == 2
+    assert [i["id"] for i in body["data"]] == [second["id"], first["id"]]
+    assert body["data"][1] == api.get(f"/v1/imports/{first['id']}", headers=alice.headers).json()
+    assert body["data"][1]["analyses"] == {"queued": 4, "running": 0, "succeeded": 0, "failed": 0}
+    assert ([i["id"] for i in paged.json()["data"]], paged.json()["count"]) == ([first["id"]], 2)
+    # and: imported tracks are not marked as uploads
+    imported = session.scalars(select(ReferenceTrack).where(ReferenceTrack.user_id == alice.user.id)).all()
+    assert len(imported) == 4
+    assert {t.is_user_upload for t in imported} == {False}
+
+
+def test_the_list_is_empty_for_a_user_without_imports(api: TestClient, alice: Account) -> None:
+    # when
+    response = api.get("/v1/imports", headers=alice.headers)
+    # then
+    assert response.json() == {"data": [], "count": 0}

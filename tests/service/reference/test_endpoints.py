@@ -143,7 +143,7 @@ def test_moving_to_another_collection_puts_the_reference_last(
     response = client.patch(f"{REFERENCES}/{moving['id']}", headers=alice.headers, json={"collection_name": "A"})
     # then
     assert response.json()["sort_order"] == 2
-    assert [r["track_id"] for r in listing(client, alice, collection="A")["data"]] == tracks[:3]
+    assert [r["track_id"] for r in listing(client, alice, collection_name="A")["data"]] == tracks[:3]
 
 
 def test_list_filters_by_collection_and_favourite_and_orders_by_sort_order_then_creation(
@@ -164,10 +164,10 @@ def test_list_filters_by_collection_and_favourite_and_orders_by_sort_order_then_
         )
     # when
     every = listing(client, alice)
-    in_a = listing(client, alice, collection="A")
+    in_a = listing(client, alice, collection_name="A")
     favourites = listing(client, alice, favorite="true")
-    others_in_a = listing(client, alice, collection="A", favorite="false")
-    page = listing(client, alice, collection="A", limit=2, offset=1)
+    others_in_a = listing(client, alice, collection_name="A", favorite="false")
+    page = listing(client, alice, collection_name="A", limit=2, offset=1)
     # then
     assert (a0["sort_order"], a1["sort_order"], b0["sort_order"]) == (0, 1, 0)
     assert [r["id"] for r in in_a["data"]] == [a2["id"], a0["id"], a3["id"], a1["id"]]
@@ -212,7 +212,7 @@ def test_reorder_sets_the_order_of_a_collection(client: TestClient, alice: Accou
     assert [r["id"] for r in body["data"]] == new_order
     assert [r["sort_order"] for r in body["data"]] == [0, 1, 2]
     assert body["count"] == 3
-    assert [r["id"] for r in listing(client, alice, collection="A")["data"]] == new_order
+    assert [r["id"] for r in listing(client, alice, collection_name="A")["data"]] == new_order
     assert client.get(f"{REFERENCES}/{other['id']}", headers=alice.headers).json()["sort_order"] == 0
 
 
@@ -244,7 +244,7 @@ def test_reorder_needs_exactly_the_collections_ids(
     assert response.status_code == 422
     assert response.json()["field"] == "ids"
     assert detail in response.json()["detail"]
-    assert [r["id"] for r in listing(client, alice, collection="A")["data"]] == ids
+    assert [r["id"] for r in listing(client, alice, collection_name="A")["data"]] == ids
 
 
 def test_reorder_of_an_unknown_collection_is_not_found(client: TestClient, alice: Account) -> None:
@@ -359,3 +359,35 @@ def test_another_users_tracks_and_references_do_not_exist(
 def test_references_need_a_token(client: TestClient) -> None:
     assert client.get(REFERENCES).status_code == 401
     assert client.get(f"{REFERENCES}/collections").status_code == 401
+
+
+def test_the_former_collection_filter_name_still_works(client: TestClient, alice: Account, tracks: list[str]) -> None:
+    # given
+    a = add(client, alice, tracks[0], collection_name="A")
+    add(client, alice, tracks[1], collection_name="B")
+    # when
+    former = listing(client, alice, collection="A")
+    both = client.get(REFERENCES, headers=alice.headers, params={"collection": "A", "collection_name": "B"})
+    # then
+    assert [r["id"] for r in former["data"]] == [a["id"]]
+    assert both.status_code == 422
+    assert both.json()["detail"] == "collection: give collection_name only (collection is its former name)"
+
+
+def test_the_collection_is_named_alike_to_create_filter_reorder_and_read(
+    client: TestClient, alice: Account, tracks: list[str]
+) -> None:
+    # given
+    first = add(client, alice, tracks[0], collection_name="Club")
+    second = add(client, alice, tracks[1], collection_name="Club")
+    # when
+    reordered = client.post(
+        f"{REFERENCES}/reorder",
+        headers=alice.headers,
+        json={"collection_name": "Club", "ids": [second["id"], first["id"]]},
+    )
+    listed = listing(client, alice, collection_name="Club")
+    # then
+    assert reordered.status_code == 200
+    assert [r["id"] for r in listed["data"]] == [second["id"], first["id"]]
+    assert {r["collection_name"] for r in listed["data"]} == {"Club"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
+from service.analysis_run.service import analysis_run as analysis_run_service
 from service.audit.models import AuditLog
+from service.db import session_scope
 from service.outbox.models import OutboxEvent
 from service.storage import LocalStorage
 from service.track.models import ReferenceTrack
@@ -89,6 +93,8 @@ def test_upload_every_format_is_accepted_and_queued(
     assert body["content_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert body["analysis"]["status"] == "queued"
     assert body["analysis"]["attempts"] == 0
+    assert body["is_user_upload"] is True
+    assert body["source"] == "upload"
     objects = stored_files(local_storage)
     assert [p.relative_to(local_storage.root).as_posix() for p in objects] == [
         f"tracks/{alice.user.id}/{body['id']}/original.{fmt}"
@@ -114,6 +120,35 @@ def test_same_bytes_twice_return_the_existing_track(
     assert count(session, ReferenceTrack) == 1
     assert count(session, AnalysisRun) == 1
     assert len(stored_files(local_storage)) == 1
+
+
+def test_same_bytes_again_say_which_track_they_are_and_which_fields_were_not_applied(
+    client: TestClient, alice: Account, audio_files: dict[str, Path]
+) -> None:
+    # given
+    path = audio_files["wav"]
+    with path.open("rb") as fh:
+        first = client.post("/v1/tracks", headers=alice.headers, files={"file": (path.name, fh)}, data={"artist": "A"})
+    # when
+    with path.open("rb") as fh:
+        renamed = client.post(
+            "/v1/tracks",
+            headers=alice.headers,
+            files={"file": (path.name, fh)},
+            data={"title": "Another name", "artist": "A", "genre": "House"},
+        )
+    with path.open("rb") as fh:
+        plain = client.post("/v1/tracks", headers=alice.headers, files={"file": (path.name, fh)})
+    # then
+    assert first.status_code == 202
+    assert "x-duplicate-of" not in first.headers
+    assert renamed.status_code == 200
+    assert renamed.headers["x-duplicate-of"] == first.json()["id"]
+    assert renamed.headers["x-ignored-fields"] == "title, genre"
+    assert (renamed.json()["title"], renamed.json()["genre"]) == ("clip", None)
+    assert plain.status_code == 200
+    assert plain.headers["x-duplicate-of"] == first.json()["id"]
+    assert "x-ignored-fields" not in plain.headers
 
 
 def test_same_bytes_from_two_users_are_two_tracks(
@@ -205,7 +240,7 @@ def test_requests_without_a_valid_token_are_refused(client: TestClient, audio_fi
     wrong = client.get("/v1/tracks", headers={"Authorization": "Bearer rt_not-a-token"})
     # then
     assert missing.status_code == 401
-    assert missing.json() == {"error": "Unauthorized", "detail": "missing bearer token"}
+    assert missing.json() == {"error": "Unauthorized", "detail": "missing bearer token or session cookie"}
     assert wrong.status_code == 401
     assert wrong.json()["detail"] == "invalid or expired token"
 
@@ -355,3 +390,32 @@ def test_analysis_is_enqueued_once_after_commit_and_never_for_refused_uploads(
     # then
     added = [i for i in queued_analysis_ids() if i not in before]
     assert added == [track["analysis"]["id"]]
+
+
+def test_the_analysis_has_an_etag_that_changes_with_it(
+    client: TestClient, alice: Account, audio_files: dict[str, Path], session_factory: Callable[[], Session]
+) -> None:
+    # given
+    _, track = upload(client, alice, audio_files["wav"])
+    url = f"/v1/tracks/{track['id']}/analysis"
+    queued = client.get(url, headers=alice.headers)
+    etag = queued.headers["etag"]
+    # when
+    unchanged = client.get(url, headers={**alice.headers, "If-None-Match": etag})
+    with session_scope(session_factory) as s:
+        analysis_run_service.start(s, analysis_id=uuid.UUID(track["analysis"]["id"]))
+    running = client.get(url, headers={**alice.headers, "If-None-Match": etag})
+    # then
+    assert queued.status_code == 200
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    assert queued.headers["cache-control"] == "private, no-cache"
+    assert queued.json()["status"] == "queued"
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+    assert running.status_code == 200
+    assert running.json()["status"] == "running"
+    assert running.headers["etag"] != etag
+    assert (
+        client.get(url, headers={**alice.headers, "If-None-Match": f"W/{running.headers['etag']}"}).status_code == 304
+    )
