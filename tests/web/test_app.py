@@ -471,7 +471,7 @@ def test_reference_collections_and_an_import_refused_with_the_setting_named(
     page.locator("#collections button", has_text="Mix refs").click()
     page.locator("#references li", has_text="Reference groove").wait_for()
     with served.client() as api:
-        refs = api.get("/v1/references", params={"collection": "Mix refs"}).json()["data"]
+        refs = api.get("/v1/references", params={"collection_name": "Mix refs"}).json()["data"]
     assert [r["track_id"] for r in refs] == [track.id]
 
     # when the library's import form names a folder while the service allows no import root

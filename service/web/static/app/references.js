@@ -13,7 +13,7 @@ export async function renderReferences(root) {
     current = name;
     heading.textContent = name;
     for (const button of collections.querySelectorAll('button')) button.setAttribute('aria-pressed', String(button.dataset.name === name));
-    const refs = await api(`/v1/references${query({ collection: name, limit: 200 })}`);
+    const refs = await api(`/v1/references${query({ collection_name: name, limit: 200 })}`);
     list.replaceChildren(...refs.data.map((ref) => {
       const fav = el('button', { type: 'button', class: 'icon', 'aria-pressed': String(ref.is_favorite), 'aria-label': `Favourite ${ref.track.title}` }, ref.is_favorite ? '★' : '☆');
       fav.addEventListener('click', async () => {

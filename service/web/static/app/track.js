@@ -1,5 +1,5 @@
 // The track page: overview and detail waveforms, playback, grid, sections, annotations, loops, prompts, meters.
-import { api, query, ApiError } from './api.js';
+import { api, query } from './api.js';
 import { clock, el, num, toast } from './format.js';
 import { bpmText, keyText, statusBadge } from './library.js';
 import { renderMeters } from './meters.js';
@@ -404,14 +404,7 @@ export async function renderTrack(root, trackId) {
 
   async function reorder(ids) {
     try {
-      let listed;
-      try {
-        listed = await api(`/v1/tracks/${trackId}/regions/reorder`, { method: 'POST', body: { region_ids: ids } });
-      } catch (err) {
-        // A service that names the field `ids`, as references do.
-        if (!(err instanceof ApiError && err.status === 422)) throw err;
-        listed = await api(`/v1/tracks/${trackId}/regions/reorder`, { method: 'POST', body: { ids } });
-      }
+      const listed = await api(`/v1/tracks/${trackId}/regions/reorder`, { method: 'POST', body: { ids } });
       st.regions = listed.data;
       renderRegions();
     } catch (err) {
