@@ -41,7 +41,7 @@ export class WaveformSource {
     this.sampleRate = sampleRate || 44100;
     this.duration = duration;
     this.pixelsSupported = true;
-    this.stats = { requests: 0, bytes: 0 };
+    this.stats = { requests: 0, values: 0 };
   }
 
   /** The stored level a view of `seconds` across `pixels` needs: the largest not above its samples per pixel. */
@@ -70,7 +70,7 @@ export class WaveformSource {
       json = await api(`${base}${query({ zoom: this.levelFor(endS - startS, pixels), ...window })}`, { signal });
     }
     this.stats.requests += 1;
-    this.stats.bytes += json.data.length;
+    this.stats.values += json.data.length;
     return new Peaks(json, whole ? 0 : startS);
   }
 }
