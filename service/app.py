@@ -52,6 +52,7 @@ from service.schemas import DEGRADED_EXAMPLE, HEALTHY_EXAMPLE, ErrorRead, Health
 from service.storage import get_storage
 from service.track.endpoints import router as track_router
 from service.user.endpoints import router as user_router
+from service.web.endpoints import router as web_router
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,7 @@ def create_app(*, max_json_bytes: int | None = None) -> FastAPI:
         reference_router,
         prompt_router,
         import_router,
+        web_router,
     ):
         app.include_router(router)
     _use_one_error_shape_in_openapi(app)

@@ -1,0 +1,1 @@
+"""The web app: static files served at ``/`` (index.html) and ``/app/...`` (its assets)."""
