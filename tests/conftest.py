@@ -17,9 +17,10 @@ for _name in list(os.environ):
         del os.environ[_name]
 
 pytest_plugins = [
+    # Before the modules that import it, so its asserts are rewritten too.
+    "tests.fixtures.services",
     "tests.fixtures.database",
     "tests.fixtures.storage",
     "tests.fixtures.app",
-    "tests.fixtures.services",
     "tests.fixtures.analysed",
 ]
