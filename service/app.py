@@ -43,6 +43,7 @@ from service.middleware import (
     RequestGuard,
     ResponseHeaders,
     error_response,
+    json_error,
     origin_of,
     unexpected_error_response,
 )
@@ -58,17 +59,6 @@ log = logging.getLogger(__name__)
 
 # Multipart framing (boundaries, part headers, small form fields) on top of the file itself.
 _MULTIPART_SLACK = 64 * 1024
-
-
-def _error(
-    status_code: int, error: str, detail: str, extra: dict[str, Any] | None = None, *, field: str | None = None
-) -> JSONResponse:
-    body: dict[str, Any] = {"error": error, "detail": detail}
-    if field:
-        body["field"] = field
-    if extra:
-        body["extra"] = extra
-    return JSONResponse(status_code=status_code, content=body)
 
 
 class BodyTooLarge(HTTPException):
@@ -91,7 +81,9 @@ class BodySizeLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            response = _error(413, "PayloadTooLarge", f"request body exceeds the {self.max_bytes} byte upload limit")
+            response = json_error(
+                413, "PayloadTooLarge", f"request body exceeds the {self.max_bytes} byte upload limit"
+            )
             await response(scope, receive, send)
             return
         received = 0
@@ -131,9 +123,9 @@ def create_app(*, max_json_bytes: int | None = None) -> FastAPI:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and str(exc.detail).startswith("There was an error parsing the body"):
             # A body that is not valid JSON is invalid input like any other: one status, one shape.
-            return _error(422, "ValidationError", "body: not valid JSON", field="body")
+            return json_error(422, "ValidationError", "body: not valid JSON", field="body")
         name = "PayloadTooLarge" if exc.status_code == 413 else "HTTPError"
-        return _error(exc.status_code, name, str(exc.detail))
+        return json_error(exc.status_code, name, str(exc.detail))
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -142,11 +134,11 @@ def create_app(*, max_json_bytes: int | None = None) -> FastAPI:
         ]
         if any(e["type"] == "json_invalid" for e in errors):
             # FastAPI puts the character offset where a field name goes ("loc": ["body", 10]).
-            return _error(422, "ValidationError", "body: not valid JSON", field="body")
+            return json_error(422, "ValidationError", "body: not valid JSON", field="body")
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         loc = first["loc"]
         field = ".".join(str(p) for p in loc[1:]) or (str(loc[0]) if loc else "request")
-        return _error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors}, field=field)
+        return json_error(422, "ValidationError", f"{field}: {first['msg']}", {"errors": errors}, field=field)
 
     for router in (
         user_router,

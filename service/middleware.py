@@ -51,6 +51,7 @@ __all__ = [
     "RequestGuard",
     "ResponseHeaders",
     "error_response",
+    "json_error",
     "request_id",
     "unexpected_error_response",
 ]
@@ -93,14 +94,21 @@ def request_id(scope: Scope) -> str:
     return rid
 
 
+def json_error(
+    status_code: int, error: str, detail: str, extra: dict[str, Any] | None = None, *, field: str | None = None
+) -> JSONResponse:
+    """The one error shape: ``{"error", "detail", "field"?, "extra"?}``."""
+    body: dict[str, Any] = {"error": error, "detail": detail}
+    if field:
+        body["field"] = field
+    if extra:
+        body["extra"] = extra
+    return JSONResponse(status_code=status_code, content=body)
+
+
 def error_response(exc: ServiceError) -> JSONResponse:
     """``exc`` in the one error shape, with its headers (``Retry-After`` added to every 503)."""
-    body: dict[str, Any] = {"error": type(exc).__name__, "detail": exc.message}
-    if exc.field:
-        body["field"] = exc.field
-    if exc.extra:
-        body["extra"] = exc.extra
-    response = JSONResponse(status_code=exc.status_code, content=body)
+    response = json_error(exc.status_code, type(exc).__name__, exc.message, exc.extra or None, field=exc.field)
     response.headers.update(exc.headers or {})
     if exc.status_code == 503 and "retry-after" not in response.headers:
         response.headers["Retry-After"] = str(RETRY_AFTER_S)

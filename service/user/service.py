@@ -64,28 +64,18 @@ class UserService:
         ip_address: str | None = None,
         name: str | None = None,
     ) -> IssuedToken:
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        ttl = ttl if ttl is not None else timedelta(days=settings.token_ttl_days)
-        api_session = ApiSession(
-            user_id=user.id,
-            token_hash=hash_token(token),
-            expires_at=utcnow() + ttl,
+        return self._open_session(
+            session,
+            user=user,
+            kind="token",
+            secret=TOKEN_PREFIX + secrets.token_urlsafe(32),
+            ttl=ttl if ttl is not None else timedelta(days=settings.token_ttl_days),
             user_agent=user_agent,
             ip_address=ip_address,
-        )
-        session.add(api_session)
-        session.flush()
-        audit_service.record(
-            session,
-            user_id=user.id,
             action="token.issued",
-            target_type="session",
-            target_id=str(api_session.id),
-            ip_address=ip_address,
             # The sessions table has no column for a label, so the audit trail is where it is kept.
             details={"name": name} if name else None,
         )
-        return IssuedToken(token=token, api_session=api_session)
 
     def start_browser_session(
         self,
@@ -97,12 +87,37 @@ class UserService:
         ip_address: str | None = None,
     ) -> IssuedToken:
         """A cookie session for a browser; ``token`` is the cookie's value, shown only here."""
-        cookie = secrets.token_urlsafe(32)
+        return self._open_session(
+            session,
+            user=user,
+            kind="browser",
+            secret=secrets.token_urlsafe(32),
+            ttl=timedelta(hours=settings.session_ttl_hours),
+            user_agent=user_agent,
+            ip_address=ip_address,
+            action="session.signed_in",
+            details={"via": via},
+        )
+
+    def _open_session(
+        self,
+        session: Session,
+        *,
+        user: User,
+        kind: str,
+        secret: str,
+        ttl: timedelta,
+        user_agent: str | None,
+        ip_address: str | None,
+        action: str,
+        details: dict[str, str] | None,
+    ) -> IssuedToken:
+        """A session row holding only the hash of ``secret``, and its audit record."""
         api_session = ApiSession(
             user_id=user.id,
-            kind="browser",
-            token_hash=hash_token(cookie),
-            expires_at=utcnow() + timedelta(hours=settings.session_ttl_hours),
+            kind=kind,
+            token_hash=hash_token(secret),
+            expires_at=utcnow() + ttl,
             user_agent=user_agent,
             ip_address=ip_address,
         )
@@ -111,13 +126,13 @@ class UserService:
         audit_service.record(
             session,
             user_id=user.id,
-            action="session.signed_in",
+            action=action,
             target_type="session",
             target_id=str(api_session.id),
             ip_address=ip_address,
-            details={"via": via},
+            details=details,
         )
-        return IssuedToken(token=cookie, api_session=api_session)
+        return IssuedToken(token=secret, api_session=api_session)
 
     def end_browser_session(self, session: Session, *, cookie: str, ip_address: str | None = None) -> bool:
         """Delete the cookie's session row, if it still has one; True when there was one."""

@@ -10,25 +10,15 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from service.app import create_app, wrap
 from service.config import Settings
-from service.db import get_session, session_scope
-from service.storage import LocalStorage, get_storage
-from tests.fixtures.app import Account
+from service.storage import LocalStorage
+from tests.fixtures.app import Account, make_client
 
 APP_ORIGIN = "http://localhost:5173"
 
 
 def cors_client(session_factory: Callable[[], Session], storage: LocalStorage, origins: list[str]) -> TestClient:
-    app = create_app()
-
-    def override_session() -> Iterator[Session]:
-        with session_scope(session_factory) as s:
-            yield s
-
-    app.dependency_overrides[get_session] = override_session
-    app.dependency_overrides[get_storage] = lambda: storage
-    return TestClient(wrap(app, max_bytes=1 << 20, cors_origins=origins))
+    return make_client(session_factory, storage, max_upload_bytes=1 << 20, cors_origins=origins)
 
 
 @pytest.fixture
