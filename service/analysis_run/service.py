@@ -59,6 +59,13 @@ class AnalysisRunService:
         enqueue(session, ANALYZE_TASK, str(run.id), queue=queue)
         return run
 
+    def requeue_unfinished(self, session: Session) -> int:
+        """Send again every analysis left queued or running (the task is idempotent); return how many."""
+        unfinished = analysis_run_repository.list_unfinished(session)
+        for analysis_id, queue in unfinished:
+            enqueue(session, ANALYZE_TASK, str(analysis_id), queue=queue)
+        return len(unfinished)
+
     def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
         """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
