@@ -109,10 +109,9 @@ class AnalysisRunService:
         result: TrackAnalysis,
         info: AudioInfo,
         analyzer_version: str,
-        waveform_key: str,
-        thumbnail_key: str | None = None,
     ) -> AnalysisRun | None:
-        """Write every output of a finished analysis in the caller's transaction.
+        """Write every output of a finished analysis in the caller's transaction (the track's summary columns
+        are the track service's: :meth:`~service.track.service.TrackService.record_analysis`).
 
         Returns ``None`` when the analysis (or its track) was deleted meanwhile; the caller then owns the
         clean-up of anything it already stored.
@@ -144,16 +143,6 @@ class AnalysisRunService:
         run.failure_kind = None
         run.completed_at = utcnow()
 
-        track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
-        track.key = result.key
-        track.loudness_lufs = result.loudness.integrated_lufs
-        track.duration_seconds = info.duration_s
-        track.sample_rate = info.sample_rate
-        track.channels = info.channels
-        track.bit_depth = info.bit_depth
-        track.file_format = info.format
-        track.waveform_r2_key = waveform_key
-        track.thumbnail_r2_key = thumbnail_key
         if not already_succeeded:  # an overlapping attempt that finishes second announces nothing new
             outbox_service.add(
                 session,
