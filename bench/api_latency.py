@@ -256,9 +256,9 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> int:
     import httpx
 
     from service.analysis_run.flows import run_analysis
-    from service.cli import migrate
     from service.config import settings
     from service.db import session_scope
+    from service.migrate import migrate
     from service.storage import LocalStorage
     from service.user.service import user as user_service
 

@@ -48,7 +48,7 @@ def peak_rss_mb() -> float:
 
 
 def _reftrack_runner() -> Any:
-    from service.cli import analyze_file
+    from reftrack_cli.main import analyze_file
 
     def run(path: str) -> dict[str, Any]:
         return analyze_file(Path(path))
@@ -223,7 +223,10 @@ def cold_start(path: Path, runs: int = 3) -> list[float]:
     for _ in range(runs):
         started = time.perf_counter()
         subprocess.run(
-            [sys.executable, "-m", "service.cli", "analyze", str(path)], cwd=ROOT, check=True, stdout=subprocess.DEVNULL
+            [sys.executable, "-m", "reftrack_cli.main", "analyze", str(path)],
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
         times.append(time.perf_counter() - started)
     return times
@@ -233,7 +236,7 @@ def memory_run(path: Path) -> dict[str, Any]:
     code = (
         "import json, sys, time; from pathlib import Path; "
         "sys.path.insert(0, '.'); from bench.run import peak_rss_mb; "
-        "from service.cli import analyze_file; t = time.perf_counter(); "
+        "from reftrack_cli.main import analyze_file; t = time.perf_counter(); "
         f"r = analyze_file(Path({str(path)!r})); "
         "print(json.dumps({'seconds': time.perf_counter() - t, 'peak_rss_mb': peak_rss_mb(), 'error': r.get('error')}))"
     )

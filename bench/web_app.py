@@ -60,7 +60,7 @@ def start_serve(data_dir: Path, port: int, log: Path) -> subprocess.Popen[bytes]
     env |= {"REFTRACK_DATA_DIR": str(data_dir), "PYTHONUNBUFFERED": "1"}
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "reftrack_cli.main", "serve", "--port", str(port)],
             cwd=data_dir.parent,
             env=env,
             stdout=out,

@@ -30,7 +30,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.analysis_run.endpoints import router as analysis_router
 from service.annotation.endpoints import router as annotation_router
-from service.auth import bearer_credentials, current_user, session_cookie
 from service.config import Settings, settings
 from service.db import database, get_session, mark_read_only, reset_read_only
 from service.errors import NotFound, ServiceError
@@ -51,7 +50,9 @@ from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
 from service.schemas import DEGRADED_EXAMPLE, HEALTHY_EXAMPLE, ErrorRead, HealthRead
 from service.storage import get_storage
+from service.track.endpoints import admin_router as admin_track_router
 from service.track.endpoints import router as track_router
+from service.user.auth import bearer_credentials, current_user, session_cookie
 from service.user.endpoints import router as user_router
 from service.web.endpoints import router as web_router
 
@@ -142,6 +143,7 @@ def create_app(*, max_json_bytes: int | None = None) -> FastAPI:
 
     for router in (
         user_router,
+        admin_track_router,
         track_router,
         analysis_router,
         annotation_router,

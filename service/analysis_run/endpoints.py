@@ -35,11 +35,11 @@ from service.analysis_run.schemas import (
 )
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.analysis_run.waveform import ZoomPlan, parse_dat, plan_pixels, plan_zoom
-from service.auth import CurrentUser
 from service.db import SessionDep
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, error_responses
 from service.storage import Storage, StorageDep, legacy_overview_key, thumbnail_key, waveform_key
 from service.track.repository import track_repository
+from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/tracks", tags=["analysis"])
 

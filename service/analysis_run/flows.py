@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 from service.analysis_run.service import FailureKind
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.storage import Storage, thumbnail_key, waveform_key
+from service.track.service import track as track_service
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,16 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
             result=result,
             info=decoded.info,
             analyzer_version=ANALYZER_VERSION,
-            waveform_key=stored[0],
-            thumbnail_key=stored[-1],
         )
         if run is not None:
+            track_service.record_analysis(
+                session,
+                track_id=run.track_id,
+                result=result,
+                info=decoded.info,
+                waveform_key=stored[0],
+                thumbnail_key=stored[-1],
+            )
             timings.lap("database")
             # A new dict, so the JSON column is marked changed; it commits with the results.
             run.parameters = {**run.parameters, **timings.record()}

@@ -32,10 +32,10 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
+from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.service import ANALYZE_TASK
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings, settings
@@ -91,32 +91,14 @@ class AnalysisReaper:
         the stuck condition is checked again on the row as it is once locked, so two reapers never take the same
         analysis. SQLite has no row locks; its write transaction (``BEGIN IMMEDIATE``) serialises reapers.
         """
-        handed_out_at = func.coalesce(AnalysisRun.started_at, AnalysisRun.created_at)
-        stmt = (
-            select(AnalysisRun)
-            .where(
-                or_(
-                    and_(
-                        AnalysisRun.status == "running",
-                        handed_out_at < now - timedelta(seconds=policy.running_timeout_s),
-                    ),
-                    and_(
-                        AnalysisRun.status == "queued",
-                        handed_out_at < now - timedelta(seconds=policy.queued_timeout_s),
-                    ),
-                    and_(
-                        AnalysisRun.status == "failed",
-                        AnalysisRun.failure_kind == "transient",
-                        AnalysisRun.completed_at < now - timedelta(seconds=policy.resend_transient_after_s),
-                        AnalysisRun.created_at > now - timedelta(seconds=policy.resend_transient_window_s),
-                    ),
-                )
-            )
-            .order_by(AnalysisRun.created_at, AnalysisRun.id)
-            .limit(policy.batch_size)
-            .with_for_update(skip_locked=True)
+        return analysis_run_repository.claim_stuck(
+            session,
+            running_before=now - timedelta(seconds=policy.running_timeout_s),
+            queued_before=now - timedelta(seconds=policy.queued_timeout_s),
+            transient_failed_before=now - timedelta(seconds=policy.resend_transient_after_s),
+            transient_created_after=now - timedelta(seconds=policy.resend_transient_window_s),
+            limit=policy.batch_size,
         )
-        return list(session.scalars(stmt))
 
     def reap(self, session: Session, *, now: datetime, policy: ReaperPolicy) -> ReapResult:
         """Re-queue or fail one batch of stuck analyses in the caller's transaction (sent once it commits)."""

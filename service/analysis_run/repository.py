@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, union_all
+from sqlalchemy import Row, and_, delete, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
@@ -55,6 +56,47 @@ class AnalysisRunRepository:
         for run in session.scalars(stmt):
             latest[run.track_id] = run
         return latest
+
+    def list_unfinished(self, session: Session) -> Sequence[Row[uuid.UUID, str]]:
+        """Every analysis still queued or running, as (id, queue)."""
+        stmt = select(AnalysisRun.id, AnalysisRun.queue).where(AnalysisRun.status.in_(("queued", "running")))
+        return session.execute(stmt).all()
+
+    def claim_stuck(
+        self,
+        session: Session,
+        *,
+        running_before: datetime,
+        queued_before: datetime,
+        transient_failed_before: datetime,
+        transient_created_after: datetime,
+        limit: int,
+    ) -> list[AnalysisRun]:
+        """Lock up to ``limit`` stuck analyses, oldest first, skipping rows another transaction holds.
+
+        Stuck: running or queued since before the given times, or failed for an outage (``transient``) before
+        ``transient_failed_before`` while created after ``transient_created_after``.
+        """
+        handed_out_at = func.coalesce(AnalysisRun.started_at, AnalysisRun.created_at)
+        stmt = (
+            select(AnalysisRun)
+            .where(
+                or_(
+                    and_(AnalysisRun.status == "running", handed_out_at < running_before),
+                    and_(AnalysisRun.status == "queued", handed_out_at < queued_before),
+                    and_(
+                        AnalysisRun.status == "failed",
+                        AnalysisRun.failure_kind == "transient",
+                        AnalysisRun.completed_at < transient_failed_before,
+                        AnalysisRun.created_at > transient_created_after,
+                    ),
+                )
+            )
+            .order_by(AnalysisRun.created_at, AnalysisRun.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(session.scalars(stmt))
 
     def clear_outputs(self, session: Session, *, analysis_id: uuid.UUID) -> None:
         """Remove what an earlier attempt of the same analysis wrote, so a rerun leaves one result."""

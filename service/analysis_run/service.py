@@ -59,6 +59,13 @@ class AnalysisRunService:
         enqueue(session, ANALYZE_TASK, str(run.id), queue=queue)
         return run
 
+    def requeue_unfinished(self, session: Session) -> int:
+        """Send again every analysis left queued or running (the task is idempotent); return how many."""
+        unfinished = analysis_run_repository.list_unfinished(session)
+        for analysis_id, queue in unfinished:
+            enqueue(session, ANALYZE_TASK, str(analysis_id), queue=queue)
+        return len(unfinished)
+
     def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
         """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
@@ -102,10 +109,9 @@ class AnalysisRunService:
         result: TrackAnalysis,
         info: AudioInfo,
         analyzer_version: str,
-        waveform_key: str,
-        thumbnail_key: str | None = None,
     ) -> AnalysisRun | None:
-        """Write every output of a finished analysis in the caller's transaction.
+        """Write every output of a finished analysis in the caller's transaction (the track's summary columns
+        are the track service's: :meth:`~service.track.service.TrackService.record_analysis`).
 
         Returns ``None`` when the analysis (or its track) was deleted meanwhile; the caller then owns the
         clean-up of anything it already stored.
@@ -137,16 +143,6 @@ class AnalysisRunService:
         run.failure_kind = None
         run.completed_at = utcnow()
 
-        track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
-        track.key = result.key
-        track.loudness_lufs = result.loudness.integrated_lufs
-        track.duration_seconds = info.duration_s
-        track.sample_rate = info.sample_rate
-        track.channels = info.channels
-        track.bit_depth = info.bit_depth
-        track.file_format = info.format
-        track.waveform_r2_key = waveform_key
-        track.thumbnail_r2_key = thumbnail_key
         if not already_succeeded:  # an overlapping attempt that finishes second announces nothing new
             outbox_service.add(
                 session,

@@ -36,9 +36,9 @@ from service.annotation.schemas import (
 from service.annotation.service import Exported
 from service.annotation.service import annotation as annotation_service
 from service.annotation.service import region as region_service
-from service.auth import CurrentUser
 from service.db import SessionDep
 from service.errors import BadRequest, InvalidInput, NotFound, PayloadTooLarge, Unauthorized, error_responses
+from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/tracks", tags=["annotations"])
 

@@ -7,13 +7,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, status
 
-from service.auth import CurrentUser
 from service.config import Settings, get_settings
 from service.db import SessionDep
 from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from service.library_import.schemas import ImportCreate, ImportList, ImportRead
 from service.library_import.service import library_import as library_import_service
 from service.storage import StorageDep
+from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/imports", tags=["imports"])
 

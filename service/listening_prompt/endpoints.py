@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from service.auth import AdminUser, CurrentUser
 from service.db import SessionDep
 from service.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
@@ -27,6 +26,7 @@ from service.listening_prompt.schemas import (
 from service.listening_prompt.service import preset as preset_service
 from service.listening_prompt.service import prompt as prompt_service
 from service.listening_prompt.service import template as template_service
+from service.user.auth import AdminUser, CurrentUser
 
 router = APIRouter(tags=["listening prompts"])
 

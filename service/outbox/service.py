@@ -4,22 +4,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    DateTime,
-    Float,
-    SQLColumnExpression,
-    case,
-    cast,
-    extract,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, Float, SQLColumnExpression, case, cast
 from sqlalchemy.orm import Session
 
 from service.outbox.models import OutboxEvent
+from service.outbox.repository import outbox_repository
 
 _MAX_ERROR_CHARS = 2000
 
@@ -59,14 +48,6 @@ class Backoff:
         return case(table, value=attempts, else_=after_cap)
 
 
-def _age_s(session: Session, created_at: SQLColumnExpression[datetime], now: datetime) -> ColumnElement[float]:
-    """Seconds from ``created_at`` to ``now``, computed by the database."""
-    at = literal(now, DateTime(timezone=True))
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(at) - func.julianday(created_at)) * 86400.0
-    return type_coerce(extract("epoch", at - created_at), Float)
-
-
 class OutboxService:
     def add(self, session: Session, *, topic: str, payload: dict[str, Any]) -> OutboxEvent:
         """Record an event in the caller's transaction, so it exists if and only if the change does."""
@@ -81,17 +62,8 @@ class OutboxService:
         share the outbox without ever holding the same event. SQLite has no row locks; there the write
         transaction (``BEGIN IMMEDIATE``) serialises relays.
         """
-        stmt = (
-            select(OutboxEvent)
-            .where(
-                OutboxEvent.published_at.is_(None),
-                _age_s(session, OutboxEvent.created_at, now) >= backoff.due_after_expr(OutboxEvent.attempts),
-            )
-            .order_by(OutboxEvent.created_at, OutboxEvent.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        return list(session.scalars(stmt))
+        due_after = backoff.due_after_expr(OutboxEvent.attempts)
+        return outbox_repository.claim_due(session, now=now, limit=limit, due_after_s=due_after)
 
     def mark_published(self, session: Session, *, event: OutboxEvent, at: datetime) -> None:
         event.attempts += 1

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from service.auth import CurrentUser
 from service.db import SessionDep
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized, error_responses
 from service.reference.repository import ReferenceRow, reference_repository
@@ -23,6 +22,7 @@ from service.reference.schemas import (
     ReorderRequest,
 )
 from service.reference.service import reference as reference_service
+from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/references", tags=["references"])
 

@@ -16,11 +16,11 @@ from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
-from service.auth import CurrentUser
 from service.config import settings
 from service.db import SessionDep
 from service.errors import (
     BadRequest,
+    Forbidden,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -34,12 +34,25 @@ from service.errors import (
 from service.storage import StorageDep
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
-from service.track.schemas import AudioUrlRead, TrackList, TrackListQuery, TrackRead, TrackUpdate
+from service.track.schemas import (
+    AdminTrackList,
+    AdminTrackListQuery,
+    AdminTrackRead,
+    AudioUrlRead,
+    TrackList,
+    TrackListQuery,
+    TrackRead,
+    TrackUpdate,
+)
 from service.track.service import AudioFile, AudioRedirect, TrackFields
 from service.track.service import track as track_service
 from service.upload import receive_upload
+from service.user.auth import AdminUser, CurrentUser
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
+# Every user's tracks, for admins. The app includes it after the user routes, where it was first declared: its
+# place among the operations and its tags (those of the auth router, then "admin") stay as they were.
+admin_router = APIRouter()
 
 
 def _read(track: ReferenceTrack, analysis: AnalysisRun | None) -> TrackRead:
@@ -281,3 +294,21 @@ def delete_track(
     """Delete a track with its analyses, annotations and stored files."""
     track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=_client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@admin_router.get(
+    "/v1/admin/tracks",
+    response_model=AdminTrackList,
+    tags=["auth", "admin"],
+    responses=error_responses(Unauthorized, Forbidden, InvalidInput),
+)
+def list_all_tracks(
+    request: Request, session: SessionDep, admin: AdminUser, query: Annotated[AdminTrackListQuery, Query()]
+) -> AdminTrackList:
+    """Every user's tracks with their owner, filtered, sorted and paged like the library (admin only, audited)."""
+    page = track_service.list_all_tracks(session, admin=admin, query=query, ip_address=_client_ip(request))
+    return AdminTrackList(
+        data=[AdminTrackRead.build(t, page.latest.get(t.id)) for t in page.tracks],
+        next_cursor=page.next_cursor,
+        count=page.count,
+    )

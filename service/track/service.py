@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -46,6 +46,9 @@ from service.track.schemas import MAX_METADATA_BYTES, AdminTrackListQuery, Track
 from service.upload import StreamedUpload
 from service.user.models import User
 from service.user.repository import user_repository
+
+if TYPE_CHECKING:
+    from analysis import AudioInfo, TrackAnalysis
 
 log = logging.getLogger(__name__)
 
@@ -489,6 +492,36 @@ class TrackService:
         for owner_id, track_ids in owners.items():
             latest.update(analysis_run_repository.latest_for_tracks(session, track_ids=track_ids, user_id=owner_id))
         return TrackPage(tracks=tracks, latest=latest, next_cursor=next_cursor, count=count)
+
+    def record_analysis(
+        self,
+        session: Session,
+        *,
+        track_id: uuid.UUID,
+        result: TrackAnalysis,
+        info: AudioInfo,
+        waveform_key: str,
+        thumbnail_key: str | None,
+    ) -> ReferenceTrack | None:
+        """Set the track's summary of its latest successful analysis, which the library sorts and filters on.
+
+        ``None`` when the track was deleted meanwhile.
+        """
+        track = session.get(ReferenceTrack, track_id)
+        if track is None:
+            return None
+        track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
+        track.key = result.key
+        track.loudness_lufs = result.loudness.integrated_lufs
+        track.duration_seconds = info.duration_s
+        track.sample_rate = info.sample_rate
+        track.channels = info.channels
+        track.bit_depth = info.bit_depth
+        track.file_format = info.format
+        track.waveform_r2_key = waveform_key
+        track.thumbnail_r2_key = thumbnail_key
+        session.flush()
+        return track
 
     def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> ReferenceTrack:
         """Apply the fields present in ``changes``; ``metadata`` is merged (a null value removes its key)."""

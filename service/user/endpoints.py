@@ -11,7 +11,10 @@ from fastapi import APIRouter, Body, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.security.utils import get_authorization_scheme_param
 
-from service.auth import (
+from service.config import settings
+from service.db import SessionDep, mark_read_only, reset_read_only
+from service.errors import CsrfFailed, Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
+from service.user.auth import (
     AdminUser,
     CurrentUser,
     check_csrf,
@@ -19,11 +22,6 @@ from service.auth import (
     session_cookie,
     set_session_cookies,
 )
-from service.config import settings
-from service.db import SessionDep, mark_read_only, reset_read_only
-from service.errors import CsrfFailed, Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
-from service.track.schemas import AdminTrackList, AdminTrackListQuery, AdminTrackRead
-from service.track.service import track as track_service
 from service.user.repository import user_repository
 from service.user.schemas import SessionCreate, TokenCreate, TokenIssued, UserAdminUpdate, UserList, UserRead
 from service.user.service import user as user_service
@@ -204,21 +202,3 @@ def update_user(
     ip_address = _client_ip(request)
     updated = user_service.update(session, admin=admin, user_id=user_id, changes=changes, ip_address=ip_address)
     return UserRead.model_validate(updated)
-
-
-@router.get(
-    "/v1/admin/tracks",
-    response_model=AdminTrackList,
-    tags=["admin"],
-    responses=error_responses(Unauthorized, Forbidden, InvalidInput),
-)
-def list_all_tracks(
-    request: Request, session: SessionDep, admin: AdminUser, query: Annotated[AdminTrackListQuery, Query()]
-) -> AdminTrackList:
-    """Every user's tracks with their owner, filtered, sorted and paged like the library (admin only, audited)."""
-    page = track_service.list_all_tracks(session, admin=admin, query=query, ip_address=_client_ip(request))
-    return AdminTrackList(
-        data=[AdminTrackRead.build(t, page.latest.get(t.id)) for t in page.tracks],
-        next_cursor=page.next_cursor,
-        count=page.count,
-    )

@@ -108,7 +108,7 @@ def clean_env(overrides: Mapping[str, str]) -> dict[str, str]:
 
 def cli(*args: str) -> list[str]:
     """The argv of ``reftrack ARGS`` run by this interpreter."""
-    return [sys.executable, "-m", "service.cli", *args]
+    return [sys.executable, "-m", "reftrack_cli.main", *args]
 
 
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:

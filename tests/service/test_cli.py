@@ -19,7 +19,7 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REFTRACK_")}
     env["REFTRACK_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "reftrack_cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

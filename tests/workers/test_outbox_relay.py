@@ -26,9 +26,9 @@ from kombu.entity import Exchange, Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from service.cli import migrate
 from service.config import Settings
 from service.db import build_engine, session_scope, utcnow
+from service.migrate import migrate
 from service.outbox.models import OutboxEvent
 from service.outbox.relay import BrokerPublisher, OutboxRelay, RelayResult, WebhookPublisher, relay_pending_events
 from service.outbox.service import Backoff
@@ -456,7 +456,7 @@ def test_relay_command_publishes_once_in_the_foreground(tmp_path: Path, webhook:
 def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REFTRACK_")}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "reftrack_cli.main", *args],
         cwd=Path(__file__).resolve().parents[2],
         env={**clean, "REFTRACK_DATA_DIR": str(data_dir), **(env or {})},
         capture_output=True,

@@ -19,12 +19,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from reftrack_cli.main import _worker_argv
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.reaper import ReaperPolicy, reap_stuck_analyses, reaper
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.cli import _worker_argv, migrate
 from service.config import Settings, settings
 from service.db import build_engine, commit, rollback, session_scope, utcnow
+from service.migrate import migrate
 from service.outbox.models import OutboxEvent
 from service.queue import MAINTENANCE_QUEUE, REAP_TASK, RELAY_TASK, SWEEP_TASK, beat_schedule
 from service.track.models import ReferenceTrack
@@ -376,7 +377,7 @@ def test_workers_consume_the_maintenance_queue_and_register_the_jobs() -> None:
 def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REFTRACK_")}
     return subprocess.run(
-        [sys.executable, "-m", "service.cli", *args],
+        [sys.executable, "-m", "reftrack_cli.main", *args],
         cwd=ROOT,
         env={**clean, "REFTRACK_DATA_DIR": str(data_dir), **(env or {})},
         capture_output=True,

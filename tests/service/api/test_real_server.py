@@ -21,8 +21,8 @@ import pytest
 from sqlalchemy.orm import sessionmaker
 
 from service.app import wrap
-from service.cli import migrate
 from service.db import build_engine, session_scope
+from service.migrate import migrate
 from service.storage import LocalStorage
 from service.user.service import user as user_service
 from tests.fixtures.app import build_app, serve_in_thread

@@ -20,10 +20,10 @@ from rich.console import Console
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from reftrack_cli.library_import import run_import
 from service.analysis_run.models import AnalysisRun
 from service.config import Settings, settings
 from service.db import session_scope
-from service.library_import.cli import run_import
 from service.library_import.service import ImportProgress
 from service.library_import.service import library_import as library_import_service
 from service.storage import Storage

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from service.library_import.cli import add_commands, cmd_import, cmd_reanalyze
+from reftrack_cli.library_import import add_commands, cmd_import, cmd_reanalyze
 from tests.service.library_import.conftest import Library
 
 ROOT = Path(__file__).resolve().parents[3]
 # The commands on a parser of their own, as ``reftrack`` adds them.
 ENTRY = (
     "import argparse, sys\n"
-    "from service.library_import.cli import add_commands\n"
+    "from reftrack_cli.library_import import add_commands\n"
     "parser = argparse.ArgumentParser(prog='reftrack')\n"
     "add_commands(parser.add_subparsers(dest='command', required=True))\n"
     "args = parser.parse_args(sys.argv[1:])\n"

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from analysis import ANALYZER_VERSION
+from reftrack_cli.library_import import run_reanalyze
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.db import session_scope
-from service.library_import.cli import run_reanalyze
 from service.track.models import ReferenceTrack
 from tests.fixtures.app import Account
 from tests.service.library_import.conftest import sent_tasks

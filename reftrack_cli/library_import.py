@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
 
 from service.config import settings
+from service.migrate import migrate
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -88,14 +89,14 @@ def _console(fmt: str) -> Console:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from service.cli import LOCAL_USER_EMAIL, _ensure_local_user, migrate
     from service.db import session_scope
     from service.storage import get_storage
+    from service.user.local import LOCAL_USER_EMAIL, ensure_local_user
 
     if settings.is_sqlite:
         migrate()
     console = _console(args.format)
-    if args.user is None and _ensure_local_user() is not None:
+    if args.user is None and ensure_local_user() is not None:
         console.print(f"created the local user {LOCAL_USER_EMAIL}; its API token is in {settings.token_file}")
     return run_import(
         args.paths,
@@ -111,7 +112,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_reanalyze(args: argparse.Namespace) -> int:
-    from service.cli import migrate
     from service.db import session_scope
 
     if settings.is_sqlite:

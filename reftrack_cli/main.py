@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reftrack_cli.library_import import add_commands as add_import_commands
 from service.config import settings
-from service.library_import.cli import add_commands as add_import_commands
+from service.migrate import migrate
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -23,48 +24,15 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("reftrack")
 
-LOCAL_USER_EMAIL = "local@reftrack.localhost"
-
 
 def _configure_logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-def migrate(url: str | None = None) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    root = Path(__file__).resolve().parent.parent
-    cfg = Config()
-    cfg.set_main_option("script_location", str(root / "migrations"))
-    if url:
-        cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
-
-
-def _ensure_local_user() -> str | None:
-    """Create the embedded default's local user on first start; return its new token (shown once)."""
-    from service.db import session_scope
-    from service.user.repository import user_repository
-    from service.user.service import user as user_service
-
-    with session_scope() as session:
-        if user_repository.list(session):
-            return None
-        local = user_service.create(session, email=LOCAL_USER_EMAIL, name="Local producer", role="admin")
-        token = user_service.issue_token(session, user=local).token
-    token_file = settings.token_file
-    token_file.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(token + "\n")
-    os.chmod(token_file, 0o600)
-    return token
-
-
 def _issue_login_url(host: str, port: int) -> str | None:
     """A one-time sign-in link for the local user (earlier links stop working), or None without one."""
     from service.db import session_scope
+    from service.user.local import LOCAL_USER_EMAIL
     from service.user.repository import user_repository
     from service.user.service import user as user_service
 
@@ -80,20 +48,11 @@ def _issue_login_url(host: str, port: int) -> str | None:
 
 def _requeue_unfinished() -> int:
     """Re-send analyses left queued or running by a previous embedded run (the task is idempotent)."""
-    from sqlalchemy import select
-
-    from service.analysis_run.models import AnalysisRun
-    from service.analysis_run.service import ANALYZE_TASK
+    from service.analysis_run.service import analysis_run as analysis_run_service
     from service.db import session_scope
-    from service.queue import enqueue
 
     with session_scope() as session:
-        unfinished = session.execute(
-            select(AnalysisRun.id, AnalysisRun.queue).where(AnalysisRun.status.in_(("queued", "running")))
-        ).all()
-        for analysis_id, queue in unfinished:
-            enqueue(session, ANALYZE_TASK, str(analysis_id), queue=queue)
-    return len(unfinished)
+        return analysis_run_service.requeue_unfinished(session)
 
 
 def _worker_argv(extra: Sequence[str] = ()) -> list[str]:
@@ -114,10 +73,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import create_asgi_app
+    from service.user.local import LOCAL_USER_EMAIL, ensure_local_user
 
     if settings.is_sqlite:
         migrate()
-    token = _ensure_local_user() if settings.is_embedded else None
+    token = ensure_local_user() if settings.is_embedded else None
     if token is not None:
         print(f"Created the local user {LOCAL_USER_EMAIL}. Its API token (also in {settings.token_file}):")
         print(token, flush=True)

@@ -1,0 +1,1 @@
+"""The ``reftrack`` command, the entry point above the service and the workers."""
