@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 
 def format_time(seconds: float) -> str:
@@ -44,3 +45,13 @@ def _band_label(name: str, low_hz: float | None = None, high_hz: float | None = 
 
 def _number(value: float, digits: int = 4) -> float:
     return round(float(value), digits) + 0.0
+
+
+def _opt_float(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 
 from service.listening_prompt.engine.base import (
     BANDS,
@@ -22,7 +24,16 @@ from service.listening_prompt.engine.base import (
     Unavailable,
 )
 from service.listening_prompt.engine.data import Placement, Section
-from service.listening_prompt.engine.formatting import _band_label, _bpm, _hz, _number, _plain, _signed, format_time
+from service.listening_prompt.engine.formatting import (
+    _band_label,
+    _bpm,
+    _hz,
+    _number,
+    _opt_float,
+    _plain,
+    _signed,
+    format_time,
+)
 
 if TYPE_CHECKING:
     from service.listening_prompt.engine.track import _Track
@@ -43,16 +54,6 @@ class Placeholder:
     series: frozenset[str] = frozenset()
     stereo: bool = False
     rules: frozenset[str] | None = None
-
-
-def _opt_float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _summary_value(ctx: _Context, key: str, missing: str) -> float:
@@ -305,40 +306,35 @@ def _ph_region_name(ctx: _Context) -> tuple[str, str]:
     return name, name
 
 
-def _band_delta(band: str) -> Callable[[_Context], tuple[float | int | str, str]]:
-    def compute(ctx: _Context) -> tuple[float | int | str, str]:
-        index, summary = ctx.track.band(band)
-        power = float(ctx.track.band_powers(ctx.placement.start_s, ctx.placement.end_s)[index])
-        level = 10.0 * math.log10(max(power, 1e-12))
-        delta = level - float(summary["level_dbfs"])
-        return _number(delta, 2), _signed(delta)
-
-    return compute
+def _band_in_passage(ctx: _Context, band: str) -> tuple[int, dict[str, Any], npt.NDArray[np.float64]]:
+    """The band's index and summary, and the mean power of every band over the passage."""
+    index, summary = ctx.track.band(band)
+    return index, summary, ctx.track.band_powers(ctx.placement.start_s, ctx.placement.end_s)
 
 
-def _band_share(band: str) -> Callable[[_Context], tuple[float | int | str, str]]:
-    def compute(ctx: _Context) -> tuple[float | int | str, str]:
-        index, _ = ctx.track.band(band)
-        powers = ctx.track.band_powers(ctx.placement.start_s, ctx.placement.end_s)
-        available = [i for i, b in enumerate(ctx.track.bands()) if b.get("level_dbfs") is not None]
-        total = float(np.sum(powers[available]))
-        if total <= 1e-12:
-            raise Unavailable("the passage is silent")
-        share = 100.0 * float(powers[index]) / total
-        return _number(share, 2), _plain(share)
-
-    return compute
+def _ph_band_delta(ctx: _Context, band: str) -> tuple[float, str]:
+    index, summary, powers = _band_in_passage(ctx, band)
+    level = 10.0 * math.log10(max(float(powers[index]), 1e-12))
+    delta = level - float(summary["level_dbfs"])
+    return _number(delta, 2), _signed(delta)
 
 
-def _band_width(band: str) -> Callable[[_Context], tuple[float | int | str, str]]:
-    def compute(ctx: _Context) -> tuple[float | int | str, str]:
-        for entry in (ctx.track.summary.get("stereo") or {}).get("bands") or []:
-            if isinstance(entry, dict) and entry.get("name") == band and _opt_float(entry.get("width")) is not None:
-                value = 100.0 * float(entry["width"])
-                return _number(value, 2), _plain(value)
-        raise Unavailable(f"the analysis has no stereo width for the {_band_label(band)} band")
+def _ph_band_share(ctx: _Context, band: str) -> tuple[float, str]:
+    index, _, powers = _band_in_passage(ctx, band)
+    available = [i for i, b in enumerate(ctx.track.bands()) if b.get("level_dbfs") is not None]
+    total = float(np.sum(powers[available]))
+    if total <= 1e-12:
+        raise Unavailable("the passage is silent")
+    share = 100.0 * float(powers[index]) / total
+    return _number(share, 2), _plain(share)
 
-    return compute
+
+def _ph_band_width(ctx: _Context, band: str) -> tuple[float, str]:
+    for entry in (ctx.track.summary.get("stereo") or {}).get("bands") or []:
+        if isinstance(entry, dict) and entry.get("name") == band and _opt_float(entry.get("width")) is not None:
+            value = 100.0 * float(entry["width"])
+            return _number(value, 2), _plain(value)
+    raise Unavailable(f"the analysis has no stereo width for the {_band_label(band)} band")
 
 
 def _placeholders() -> dict[str, Placeholder]:
@@ -440,21 +436,21 @@ def _placeholders() -> dict[str, Placeholder]:
                     f"{band}_delta_db",
                     f"Level of the {label} band in the passage against its track average",
                     "dB",
-                    _band_delta(band),
+                    partial(_ph_band_delta, band=band),
                     frozenset({TONAL_BANDS}),
                 ),
                 Placeholder(
                     f"{band}_share_pct",
                     f"Share of the passage's energy in the {label} band",
                     "%",
-                    _band_share(band),
+                    partial(_ph_band_share, band=band),
                     frozenset({TONAL_BANDS}),
                 ),
                 Placeholder(
                     f"{band}_width_pct",
                     f"Stereo width (side share) of the {label} band over the track",
                     "%",
-                    _band_width(band),
+                    partial(_ph_band_width, band=band),
                     stereo=True,
                 ),
             ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +23,7 @@ from service.listening_prompt.engine.base import (
     Unavailable,
 )
 from service.listening_prompt.engine.data import Placement
-from service.listening_prompt.engine.placeholders import _opt_float
+from service.listening_prompt.engine.formatting import _opt_float
 
 if TYPE_CHECKING:
     from service.listening_prompt.engine.track import _Track
@@ -197,31 +197,12 @@ def _region(track: _Track) -> Placement:
         # Without a region of the user's, compare the section where most of the mix plays.
         loudest = track.placement("loudest_section")
         name = f"section {loudest.section.name}" if loudest.section is not None else loudest.description
-        return Placement(
-            rule="region",
-            start_s=loudest.start_s,
-            end_s=loudest.end_s,
-            at_s=loudest.at_s,
-            description=loudest.description,
-            lufs=loudest.lufs,
-            section=loudest.section,
-            name=name,
-        )
+        return replace(loudest, rule="region", name=name)
     start, end = max(0.0, chosen.start_s), min(chosen.end_s, track.duration_s)
     if end <= start:
         raise Unavailable("the region lies outside the track")
     placement = track.passage_placement("region", start, end, f"region {chosen.name}")
-    return Placement(
-        rule="region",
-        start_s=start,
-        end_s=end,
-        at_s=start,
-        description=placement.description,
-        lufs=placement.lufs,
-        section=placement.section,
-        name=chosen.name,
-        region_id=chosen.id,
-    )
+    return replace(placement, name=chosen.name, region_id=chosen.id)
 
 
 def _rules() -> dict[str, PlacementRule]:
