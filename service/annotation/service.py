@@ -3,9 +3,10 @@ from __future__ import annotations
 import bisect
 import re
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -56,6 +57,7 @@ _ANNOTATION_EXTRAS = ("annotation_type", "title", "content", "color", "tags")
 _REGION_EXTRAS = ("region_type", "loop_count", "is_favorite", "color")
 
 M = TypeVar("M", bound=BaseModel)
+_Item = TypeVar("_Item", TrackAnnotation, TrackRegion)
 
 TimeCode = Literal["start_after_track", "end_after_track", "end_not_after_start", "start_not_before_end", "no_end"]
 
@@ -298,7 +300,81 @@ def _extras(label: Label, keys: Sequence[str]) -> dict[str, Any]:
     return {key: label.extras[key] for key in keys if key in label.extras}
 
 
-class AnnotationService:
+class _TrackItemService(ABC, Generic[_Item]):
+    """What annotations and regions share: rows on one of the user's tracks, their times checked against it."""
+
+    noun: ClassVar[str]
+    span: ClassVar[bool]
+
+    @abstractmethod
+    def _find(
+        self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, item_id: uuid.UUID
+    ) -> _Item | None: ...
+
+    def _owned(
+        self, session: Session, *, user: User, track_id: uuid.UUID, item_id: uuid.UUID
+    ) -> tuple[ReferenceTrack, _Item]:
+        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
+        item = self._find(session, user_id=user.id, track_id=track.id, item_id=item_id)
+        if item is None:
+            raise NotFound(f"{self.noun} not found")
+        return track, item
+
+    def _placed(
+        self,
+        session: Session,
+        *,
+        user: User,
+        track_id: uuid.UUID,
+        data: AnnotationCreate | RegionCreate,
+        snap: SnapTo | None,
+    ) -> tuple[ReferenceTrack, float, float | None]:
+        """The track and the new item's times, validated and snapped."""
+        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
+        start, end = _place(
+            session, track=track, start=data.start_time_seconds, end=data.end_time_seconds, span=self.span, snap=snap
+        )
+        return track, start, end
+
+    def _update(
+        self,
+        session: Session,
+        *,
+        user: User,
+        track_id: uuid.UUID,
+        item_id: uuid.UUID,
+        data: AnnotationUpdate | RegionUpdate,
+        snap: SnapTo | None,
+    ) -> _Item:
+        track, item = self._owned(session, user=user, track_id=track_id, item_id=item_id)
+        changes = data.model_dump(exclude_unset=True)
+        start, end = _place(
+            session,
+            track=track,
+            start=changes.get("start_time_seconds", item.start_time_seconds),
+            end=changes.get("end_time_seconds", item.end_time_seconds),
+            span=self.span,
+            snap=snap,
+            snap_start="start_time_seconds" in changes,
+            snap_end="end_time_seconds" in changes,
+            blame_start="end_time_seconds" not in changes,
+        )
+        # A region's end is never None here: _place refuses a span without one.
+        for key, value in {**changes, "start_time_seconds": start, "end_time_seconds": end}.items():
+            setattr(item, key, value)
+        session.flush()
+        return item
+
+    def _delete(self, session: Session, *, user: User, track_id: uuid.UUID, item_id: uuid.UUID) -> None:
+        _, item = self._owned(session, user=user, track_id=track_id, item_id=item_id)
+        session.delete(item)
+        session.flush()
+
+
+class AnnotationService(_TrackItemService[TrackAnnotation]):
+    noun = "annotation"
+    span = False
+
     def list_for_track(
         self,
         session: Session,
@@ -322,29 +398,29 @@ class AnnotationService:
         )
 
     def get(self, session: Session, *, user: User, track_id: uuid.UUID, annotation_id: uuid.UUID) -> TrackAnnotation:
-        return self._owned(session, user=user, track_id=track_id, annotation_id=annotation_id)[1]
+        return self._owned(session, user=user, track_id=track_id, item_id=annotation_id)[1]
 
-    def _owned(
-        self, session: Session, *, user: User, track_id: uuid.UUID, annotation_id: uuid.UUID
-    ) -> tuple[ReferenceTrack, TrackAnnotation]:
-        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        annotation = annotation_repository.get(session, user_id=user.id, track_id=track.id, annotation_id=annotation_id)
-        if annotation is None:
-            raise NotFound("annotation not found")
-        return track, annotation
+    def _find(
+        self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, item_id: uuid.UUID
+    ) -> TrackAnnotation | None:
+        return annotation_repository.get(session, user_id=user_id, track_id=track_id, annotation_id=item_id)
 
     def create(
         self, session: Session, *, user: User, track_id: uuid.UUID, data: AnnotationCreate, snap: SnapTo | None = None
     ) -> TrackAnnotation:
-        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        start, end = _place(
-            session, track=track, start=data.start_time_seconds, end=data.end_time_seconds, span=False, snap=snap
+        track, start, end = self._placed(session, user=user, track_id=track_id, data=data, snap=snap)
+        annotation = self._new(
+            session, track=track, data=data.model_copy(update={"start_time_seconds": start, "end_time_seconds": end})
         )
+        session.flush()
+        return annotation
+
+    def _new(self, session: Session, *, track: ReferenceTrack, data: AnnotationCreate) -> TrackAnnotation:
         annotation = TrackAnnotation(
             track_id=track.id,
-            user_id=user.id,
-            start_time_seconds=start,
-            end_time_seconds=end,
+            user_id=track.user_id,
+            start_time_seconds=data.start_time_seconds,
+            end_time_seconds=data.end_time_seconds,
             annotation_type=data.annotation_type,
             title=data.title,
             content=data.content,
@@ -352,7 +428,6 @@ class AnnotationService:
             tags=list(data.tags),
         )
         session.add(annotation)
-        session.flush()
         return annotation
 
     def update(
@@ -366,29 +441,10 @@ class AnnotationService:
         snap: SnapTo | None = None,
     ) -> TrackAnnotation:
         """Apply the fields sent, validating the times as they will be; ``snap`` moves only the times sent."""
-        track, annotation = self._owned(session, user=user, track_id=track_id, annotation_id=annotation_id)
-        changes = data.model_dump(exclude_unset=True)
-        start, end = _place(
-            session,
-            track=track,
-            start=changes.get("start_time_seconds", annotation.start_time_seconds),
-            end=changes["end_time_seconds"] if "end_time_seconds" in changes else annotation.end_time_seconds,
-            span=False,
-            snap=snap,
-            snap_start="start_time_seconds" in changes,
-            snap_end="end_time_seconds" in changes,
-            blame_start="end_time_seconds" not in changes,
-        )
-        for key, value in changes.items():
-            setattr(annotation, key, value)
-        annotation.start_time_seconds, annotation.end_time_seconds = start, end
-        session.flush()
-        return annotation
+        return self._update(session, user=user, track_id=track_id, item_id=annotation_id, data=data, snap=snap)
 
     def delete(self, session: Session, *, user: User, track_id: uuid.UUID, annotation_id: uuid.UUID) -> None:
-        annotation = self.get(session, user=user, track_id=track_id, annotation_id=annotation_id)
-        session.delete(annotation)
-        session.flush()
+        self._delete(session, user=user, track_id=track_id, item_id=annotation_id)
 
     def export(self, session: Session, *, user: User, track_id: uuid.UUID, fmt: FileFormat) -> Exported:
         """Audacity labels carry times and ``[type] title``; JAMS carries every field."""
@@ -437,21 +493,7 @@ class AnnotationService:
                 items.append(item)
         if reader.problems:
             raise _invalid(reader.problems)
-        annotations = [
-            TrackAnnotation(
-                track_id=track.id,
-                user_id=user.id,
-                start_time_seconds=item.start_time_seconds,
-                end_time_seconds=item.end_time_seconds,
-                annotation_type=item.annotation_type,
-                title=item.title,
-                content=item.content,
-                color=item.color,
-                tags=list(item.tags),
-            )
-            for item in items
-        ]
-        session.add_all(annotations)
+        annotations = [self._new(session, track=track, data=item) for item in items]
         session.flush()
         return annotations
 
@@ -462,31 +504,27 @@ def _section_name(label: str | None, role: Any, index: int) -> str:
     return (" · ".join(parts) or f"Section {index + 1}")[:200]
 
 
-class RegionService:
+class RegionService(_TrackItemService[TrackRegion]):
+    noun = "region"
+    span = True
+
     def list_for_track(self, session: Session, *, user: User, track_id: uuid.UUID) -> list[TrackRegion]:
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         return region_repository.list(session, user_id=user.id, track_id=track.id)
 
     def get(self, session: Session, *, user: User, track_id: uuid.UUID, region_id: uuid.UUID) -> TrackRegion:
-        return self._owned(session, user=user, track_id=track_id, region_id=region_id)[1]
+        return self._owned(session, user=user, track_id=track_id, item_id=region_id)[1]
 
-    def _owned(
-        self, session: Session, *, user: User, track_id: uuid.UUID, region_id: uuid.UUID
-    ) -> tuple[ReferenceTrack, TrackRegion]:
-        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        region = region_repository.get(session, user_id=user.id, track_id=track.id, region_id=region_id)
-        if region is None:
-            raise NotFound("region not found")
-        return track, region
+    def _find(
+        self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, item_id: uuid.UUID
+    ) -> TrackRegion | None:
+        return region_repository.get(session, user_id=user_id, track_id=track_id, region_id=item_id)
 
     def create(
         self, session: Session, *, user: User, track_id: uuid.UUID, data: RegionCreate, snap: SnapTo | None = None
     ) -> TrackRegion:
         """A new region goes to the end of the track's list."""
-        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        start, end = _place(
-            session, track=track, start=data.start_time_seconds, end=data.end_time_seconds, span=True, snap=snap
-        )
+        track, start, end = self._placed(session, user=user, track_id=track_id, data=data, snap=snap)
         region = self._new(
             session, track=track, data=data.model_copy(update={"start_time_seconds": start, "end_time_seconds": end})
         )
@@ -524,31 +562,10 @@ class RegionService:
         snap: SnapTo | None = None,
     ) -> TrackRegion:
         """Apply the fields sent, validating the times as they will be; ``snap`` moves only the times sent."""
-        track, region = self._owned(session, user=user, track_id=track_id, region_id=region_id)
-        changes = data.model_dump(exclude_unset=True)
-        start, end = _place(
-            session,
-            track=track,
-            start=changes.get("start_time_seconds", region.start_time_seconds),
-            end=changes.get("end_time_seconds", region.end_time_seconds),
-            span=True,
-            snap=snap,
-            snap_start="start_time_seconds" in changes,
-            snap_end="end_time_seconds" in changes,
-            blame_start="end_time_seconds" not in changes,
-        )
-        for key, value in changes.items():
-            setattr(region, key, value)
-        region.start_time_seconds = start
-        if end is not None:
-            region.end_time_seconds = end
-        session.flush()
-        return region
+        return self._update(session, user=user, track_id=track_id, item_id=region_id, data=data, snap=snap)
 
     def delete(self, session: Session, *, user: User, track_id: uuid.UUID, region_id: uuid.UUID) -> None:
-        region = self.get(session, user=user, track_id=track_id, region_id=region_id)
-        session.delete(region)
-        session.flush()
+        self._delete(session, user=user, track_id=track_id, item_id=region_id)
 
     def reorder(
         self, session: Session, *, user: User, track_id: uuid.UUID, region_ids: Sequence[uuid.UUID]

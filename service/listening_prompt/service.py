@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Container, Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,14 @@ def _check_template(prompt_text: str, placement_rule: str | None) -> None:
         engine.validate_template(prompt_text, placement_rule)
     except engine.TemplateError as exc:
         raise InvalidInput(exc.message, field=exc.field) from exc
+
+
+def _refuse_unknown(names: Sequence[str], *, known: Container[str], field: str, nouns: tuple[str, str]) -> None:
+    """Name every one of ``names`` that is not ``known``; ``nouns`` is the singular and plural of what they are."""
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        noun = nouns[1] if len(unknown) > 1 else nouns[0]
+        raise InvalidInput(f"{field}: unknown {noun} " + ", ".join(repr(name) for name in unknown), field=field)
 
 
 class TemplateService:
@@ -181,23 +190,19 @@ class PresetService:
     def _validated(self, session: Session, *, user: User, configuration: PresetConfiguration) -> dict[str, Any]:
         """Check the configuration against the templates and the user's regions; return it as stored."""
         if configuration.templates is not None:
-            known = template_repository.active_keys(session, keys=configuration.templates)
-            unknown = [key for key in configuration.templates if key not in known]
-            if unknown:
-                raise InvalidInput(
-                    f"configuration.templates: unknown template key{'s' if len(unknown) > 1 else ''} "
-                    + ", ".join(repr(key) for key in unknown),
-                    field="configuration.templates",
-                )
+            _refuse_unknown(
+                configuration.templates,
+                known=template_repository.active_keys(session, keys=configuration.templates),
+                field="configuration.templates",
+                nouns=("template key", "template keys"),
+            )
         if configuration.categories is not None:
-            known = template_repository.active_categories(session)
-            unknown = [name for name in configuration.categories if name not in known]
-            if unknown:
-                raise InvalidInput(
-                    f"configuration.categories: unknown categor{'ies' if len(unknown) > 1 else 'y'} "
-                    + ", ".join(repr(name) for name in unknown),
-                    field="configuration.categories",
-                )
+            _refuse_unknown(
+                configuration.categories,
+                known=template_repository.active_categories(session),
+                field="configuration.categories",
+                nouns=("category", "categories"),
+            )
         if configuration.region_id is not None and not prompt_data_repository.region_exists(
             session, region_id=configuration.region_id, user_id=user.id
         ):

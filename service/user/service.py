@@ -139,16 +139,13 @@ class UserService:
         api_session = user_repository.get_session_by_hash(session, hash_token(cookie), now=utcnow(), kind="browser")
         if api_session is None:
             return False
-        session.delete(api_session)
-        audit_service.record(
+        self._end(
             session,
+            api_session=api_session,
             user_id=api_session.user_id,
             action="session.signed_out",
-            target_type="session",
-            target_id=str(api_session.id),
             ip_address=ip_address,
         )
-        session.flush()
         return True
 
     def issue_login_ticket(self, session: Session, *, user: User, ttl: timedelta | None = None) -> str:
@@ -177,11 +174,17 @@ class UserService:
         api_session = user_repository.get_session_for_user(session, user_id=user.id, token_hash=hash_token(token))
         if api_session is None:
             raise Unauthorized("invalid or expired token")
+        self._end(session, api_session=api_session, user_id=user.id, action="token.revoked", ip_address=ip_address)
+
+    def _end(
+        self, session: Session, *, api_session: ApiSession, user_id: uuid.UUID, action: str, ip_address: str | None
+    ) -> None:
+        """Delete a session row, recording who ended it and how."""
         session.delete(api_session)
         audit_service.record(
             session,
-            user_id=user.id,
-            action="token.revoked",
+            user_id=user_id,
+            action=action,
             target_type="session",
             target_id=str(api_session.id),
             ip_address=ip_address,
