@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, union_all
+from sqlalchemy import Row, delete, func, insert, select, union_all
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
@@ -19,6 +19,10 @@ class AnalysisRunRepository:
         if for_update:
             stmt = stmt.with_for_update()
         return session.scalars(stmt).one_or_none()
+
+    def add_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(AnalysisRun), list(rows))
 
     def latest_for_track(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun | None:
         stmt = (

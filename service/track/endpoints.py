@@ -32,10 +32,11 @@ from service.errors import (
     error_responses,
 )
 from service.storage import StorageDep
+from service.track.ingest import TrackFields
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
 from service.track.schemas import AudioUrlRead, TrackList, TrackListQuery, TrackRead, TrackUpdate
-from service.track.service import AudioFile, AudioRedirect, TrackFields
+from service.track.service import AudioFile, AudioRedirect
 from service.track.service import track as track_service
 from service.upload import receive_upload
 
