@@ -44,7 +44,7 @@ from service.library_import.scanner import (
 from service.library_import.schemas import AnalysisCounts
 from service.queue import BULK_QUEUE, enqueue, enqueue_many
 from service.storage import Storage
-from service.track.ingest import NewTrack, StoredAs
+from service.track.ingest import NewTrack
 from service.track.service import track as track_service
 from service.user.models import User
 
@@ -99,6 +99,16 @@ class _Chunk:
     @property
     def size(self) -> int:
         return len(self.tracks) + len(self.duplicates) + self.not_audio + len(self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Workspace:
+    """What a runner works with: its transactions, the library's storage, a folder for temporary copies."""
+
+    session_scope: SessionScope
+    storage: Storage
+    tmp_dir: Path
+    cfg: Settings
 
 
 @dataclass
@@ -220,9 +230,8 @@ class LibraryImportService:
         from botocore.exceptions import ClientError
 
         progress = progress or ImportProgress()
-        state = self._claim(
-            import_id, session_scope=session_scope, storage=storage, tmp_dir=tmp_dir, cfg=cfg, force=force
-        )
+        workspace = _Workspace(session_scope=session_scope, storage=storage, tmp_dir=tmp_dir, cfg=cfg)
+        state = self._claim(import_id, workspace, force=force)
         if isinstance(state, LibraryImport) or state is None:
             return state
         run, cursor = state
@@ -255,15 +264,9 @@ class LibraryImportService:
             raise
 
     def _claim(
-        self,
-        import_id: uuid.UUID,
-        *,
-        session_scope: SessionScope,
-        storage: Storage,
-        tmp_dir: Path,
-        cfg: Settings,
-        force: bool,
+        self, import_id: uuid.UUID, workspace: _Workspace, *, force: bool
     ) -> tuple[_Run, str | None] | LibraryImport | None:
+        session_scope, storage, cfg = workspace.session_scope, workspace.storage, workspace.cfg
         with session_scope() as session:
             record = library_import_repository.get(session, import_id, for_update=True)
             if record is None:
@@ -303,7 +306,7 @@ class LibraryImportService:
                 user_id=record.user_id,
                 source=source,
                 storage=storage,
-                tmp_dir=tmp_dir,
+                tmp_dir=workspace.tmp_dir,
                 known=library_import_repository.tracks_by_sha(session, user_id=record.user_id),
                 by_url={},
                 errors=list(record.errors),
@@ -367,28 +370,21 @@ class LibraryImportService:
                         chunk.errors.append({"path": file.name, "reason": _reason(exc, fetched)})
                         progress.file_done("failed")
                     continue
-                track_id = uuid.uuid5(_TRACK_IDS, f"{run.user_id}/{fetched.sha256}")
-                stored = StoredAs.original(
-                    user_id=run.user_id, track_id=track_id, file_format=info.format, filename=file.basename
+                new = NewTrack(
+                    uuid.uuid5(_TRACK_IDS, f"{run.user_id}/{fetched.sha256}"),
+                    run.user_id,
+                    info,
+                    fetched,
+                    filename=file.basename,
+                    fields=read_tags(fetched.path),
+                    source="import",
+                    source_url=url[:2048],
+                    extra_metadata={"source_etag": file.etag} if file.etag is not None else {},
                 )
-                run.source.store(fetched, storage=run.storage, key=stored.key, content_type=stored.content_type)
-                chunk.stored.append(stored.key)
-                chunk.tracks.append(
-                    NewTrack(
-                        id=track_id,
-                        user_id=run.user_id,
-                        key=stored.key,
-                        info=info,
-                        size_bytes=fetched.size,
-                        sha256=fetched.sha256,
-                        filename=file.basename,
-                        fields=read_tags(fetched.path),
-                        source="import",
-                        source_url=url[:2048],
-                        extra_metadata={"source_etag": file.etag} if file.etag is not None else {},
-                    )
-                )
-                run.known[fetched.sha256] = track_id
+                run.source.store(fetched, storage=run.storage, key=new.key, content_type=new.content_type)
+                chunk.stored.append(new.key)
+                chunk.tracks.append(new)
+                run.known[fetched.sha256] = new.id
                 progress.file_done("imported")
             finally:
                 fetched.close()
@@ -415,14 +411,14 @@ class LibraryImportService:
         repo = library_import_repository
         with session_scope() as session:
             after_commit(session, chunk.mark_committed)
-            raced = repo.tracks_by_sha(session, user_id=run.user_id, shas=[t.sha256 for t in chunk.tracks])
-            new_tracks = [t for t in chunk.tracks if t.sha256 not in raced]
+            raced = repo.tracks_by_sha(session, user_id=run.user_id, shas=[t.content.sha256 for t in chunk.tracks])
+            new_tracks = [t for t in chunk.tracks if t.content.sha256 not in raced]
             duplicates = list(chunk.duplicates)
             for new in chunk.tracks:
-                winner = raced.get(new.sha256)
+                winner = raced.get(new.content.sha256)
                 if winner is not None:
                     duplicates.append(winner)
-                    run.known[new.sha256] = winner
+                    run.known[new.content.sha256] = winner
                     if winner != new.id:
                         _delete_after_commit(session, run.storage, new.key)
 

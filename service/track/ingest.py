@@ -8,9 +8,9 @@ of them with bulk inserts (``track.create_many``), so both ways build the same r
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from service.storage import original_key
 
@@ -55,37 +55,45 @@ class TrackFields:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class StoredAs:
-    """Where an original of a new track goes: its object key and the content type it is stored with."""
+class HashedFile(Protocol):
+    """An original's bytes as read once: their SHA-256 and size."""
 
-    key: str
-    content_type: str | None
+    @property
+    def sha256(self) -> str: ...
 
-    @classmethod
-    def original(cls, *, user_id: uuid.UUID, track_id: uuid.UUID, file_format: str, filename: str) -> StoredAs:
-        """The format the decoder found names the file, else the suffix it came with (``bin`` without one)."""
-        suffix = PurePath(filename or "").suffix.lower().lstrip(".")[:8]
-        ext = file_format if file_format in CONTENT_TYPES else (suffix or "bin")
-        return cls(key=original_key(user_id, track_id, ext), content_type=CONTENT_TYPES.get(ext))
+    @property
+    def size(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
 class NewTrack:
-    """An original stored under ``key`` and probed as ``info``, to become the track ``id`` of ``user_id``."""
+    """The original ``content`` of the new track ``id`` of ``user_id``, probed as ``info``, to be stored at ``key``."""
 
     id: uuid.UUID
     user_id: uuid.UUID
-    key: str
     info: AudioInfo
-    size_bytes: int
-    sha256: str
+    content: HashedFile
+    _: KW_ONLY
     filename: str
     fields: TrackFields
     source: str = "upload"
     source_url: str | None = None
     # Added to the track's metadata after the original file name and codec.
     extra_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def _ext(self) -> str:
+        # The format the decoder found names the file, else the suffix it came with (``bin`` without one).
+        suffix = PurePath(self.filename or "").suffix.lower().lstrip(".")[:8]
+        return self.info.format if self.info.format in CONTENT_TYPES else (suffix or "bin")
+
+    @property
+    def key(self) -> str:
+        return original_key(self.user_id, self.id, self._ext)
+
+    @property
+    def content_type(self) -> str | None:
+        return CONTENT_TYPES.get(self._ext)
 
     def values(self) -> dict[str, Any]:
         """The track's columns, as both the ORM object and a bulk insert take them."""
@@ -104,8 +112,8 @@ class NewTrack:
             "channels": info.channels,
             "bit_depth": info.bit_depth,
             "duration_seconds": info.duration_s,
-            "size_bytes": self.size_bytes,
-            "content_sha256": self.sha256,
+            "size_bytes": self.content.size,
+            "content_sha256": self.content.sha256,
             "source": self.source,
             "is_user_upload": self.source == "upload",
             "source_url": self.source_url,

@@ -122,19 +122,18 @@ _COUNT_DESCRIPTION = (
 _CURSOR_DESCRIPTION = "Pass as `cursor` to fetch the next page with the same filters and sort; null on the last page."
 
 
+def _page_example(track: dict[str, Any], *, next_cursor: str, count: int) -> ConfigDict:
+    """The config of a page schema whose example is a first page of one track."""
+    return ConfigDict(json_schema_extra={"examples": [{"data": [track], "next_cursor": next_cursor, "count": count}]})
+
+
 class TrackList(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
-                {
-                    "data": [TRACK_EXAMPLE],
-                    "next_cursor": "A82TvCc1WzEsIjE2NzE0NjUyZTg3YiIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
-                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
-                    "count": 37,
-                }
-            ]
-        }
+    # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
+    model_config = _page_example(
+        TRACK_EXAMPLE,
+        next_cursor="A82TvCc1WzEsIjE2NzE0NjUyZTg3YiIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+        "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+        count=37,
     )
 
     data: list[TrackRead]
@@ -143,18 +142,12 @@ class TrackList(Schema):
 
 
 class AdminTrackList(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
-                {
-                    "data": [TRACK_EXAMPLE | {"user_id": _OWNER_ID}],
-                    "next_cursor": "EHJhnxm7WzEsIjM4Mzk0YjM5YjdkNCIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
-                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
-                    "count": 412,
-                }
-            ]
-        }
+    # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
+    model_config = _page_example(
+        TRACK_EXAMPLE | {"user_id": _OWNER_ID},
+        next_cursor="EHJhnxm7WzEsIjM4Mzk0YjM5YjdkNCIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+        "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+        count=412,
     )
 
     data: list[AdminTrackRead]

@@ -33,7 +33,7 @@ from service.errors import (
 from service.outbox.service import outbox as outbox_service
 from service.signing import sign, verify
 from service.storage import Storage, track_prefix
-from service.track.ingest import CONTENT_TYPES, NewTrack, StoredAs, TrackFields
+from service.track.ingest import CONTENT_TYPES, NewTrack, TrackFields
 from service.track.models import ReferenceTrack
 from service.track.repository import (
     NULLABLE_SORTS,
@@ -347,27 +347,15 @@ class TrackService:
         except AudioDecodeError as exc:
             raise UnprocessableAudio(_user_message(exc, upload.file.name, filename), field="file") from exc
 
-        track_id = uuid.uuid4()
-        stored = StoredAs.original(user_id=user.id, track_id=track_id, file_format=info.format, filename=filename)
+        new = NewTrack(uuid.uuid4(), user.id, info, upload, filename=filename, fields=fields, source=origin)
         upload.file.seek(0)
-        storage.put(stored.key, upload.file, content_type=stored.content_type)
-        after_rollback(session, lambda: storage.delete(stored.key))
-        new = NewTrack(
-            id=track_id,
-            user_id=user.id,
-            key=stored.key,
-            info=info,
-            size_bytes=upload.size,
-            sha256=upload.sha256,
-            filename=filename,
-            fields=fields,
-            source=origin,
-        )
+        storage.put(new.key, upload.file, content_type=new.content_type)
+        after_rollback(session, lambda: storage.delete(new.key))
         try:
             track, run = self.create(session, new=new)
         except IntegrityError:
             # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
-            storage.delete(stored.key)
+            storage.delete(new.key)
             existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
             if existing is None:
                 raise
@@ -492,8 +480,11 @@ class TrackService:
             latest.update(analysis_run_repository.latest_for_tracks(session, track_ids=track_ids, user_id=owner_id))
         return TrackPage(tracks=tracks, latest=latest, next_cursor=next_cursor, count=count)
 
-    def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> ReferenceTrack:
-        """Apply the fields present in ``changes``; ``metadata`` is merged (a null value removes its key)."""
+    def update(
+        self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate
+    ) -> tuple[ReferenceTrack, AnalysisRun | None]:
+        """Apply the fields present in ``changes``, then return the track with its latest analysis. ``metadata``
+        is merged (a null value removes its key)."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         given = changes.model_fields_set
         if "title" in given and changes.title is not None:
@@ -517,7 +508,7 @@ class TrackService:
                 raise InvalidInput(f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON", field="metadata")
             track.metadata_ = merged
         session.flush()
-        return track
+        return track, analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
 
     def audio(
         self,
