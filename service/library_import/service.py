@@ -171,25 +171,27 @@ class LibraryImportService:
                 ) from exc
             if not exists:
                 raise InvalidInput(f"source: no such file or folder {normalised!r}", field="source")
-        existing = library_import_repository.unfinished(session, user_id=user.id, source=normalised, origin="api")
-        if existing is not None:
-            return existing
-        record = LibraryImport(user_id=user.id, source=normalised, origin="api", status="queued")
-        session.add(record)
-        session.flush()
-        enqueue(session, IMPORT_TASK, str(record.id), queue=BULK_QUEUE)
+        record, created = self._unfinished_or_new(session, user=user, source=normalised, origin="api")
+        if created:
+            enqueue(session, IMPORT_TASK, str(record.id), queue=BULK_QUEUE)
         return record
 
     def start_local(self, session: Session, *, user: User, source: str) -> LibraryImport:
         """The command line's import of ``source``: the one left unfinished by an earlier run, or a new one."""
-        normalised = normalise_source(source)
-        existing = library_import_repository.unfinished(session, user_id=user.id, source=normalised, origin="cli")
+        record, _created = self._unfinished_or_new(session, user=user, source=normalise_source(source), origin="cli")
+        return record
+
+    def _unfinished_or_new(
+        self, session: Session, *, user: User, source: str, origin: str
+    ) -> tuple[LibraryImport, bool]:
+        """The import of ``source`` by ``origin`` left unfinished, or a new queued one (then ``True``)."""
+        existing = library_import_repository.unfinished(session, user_id=user.id, source=source, origin=origin)
         if existing is not None:
-            return existing
-        record = LibraryImport(user_id=user.id, source=normalised, origin="cli", status="queued")
+            return existing, False
+        record = LibraryImport(user_id=user.id, source=source, origin=origin, status="queued")
         session.add(record)
         session.flush()
-        return record
+        return record, True
 
     def get(self, session: Session, *, user: User, import_id: uuid.UUID) -> tuple[LibraryImport, AnalysisCounts] | None:
         record = library_import_repository.get_for_user(session, user_id=user.id, import_id=import_id)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -122,12 +122,23 @@ _COUNT_DESCRIPTION = (
 _CURSOR_DESCRIPTION = "Pass as `cursor` to fetch the next page with the same filters and sort; null on the last page."
 
 
+ReadT = TypeVar("ReadT", bound=TrackRead)
+
+
+class _Page(Schema, Generic[ReadT]):
+    """One page of tracks, with the cursor of the next page and how many tracks match in all."""
+
+    data: list[ReadT]
+    next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
+    count: int = Field(description=_COUNT_DESCRIPTION)
+
+
 def _page_example(track: dict[str, Any], *, next_cursor: str, count: int) -> ConfigDict:
     """The config of a page schema whose example is a first page of one track."""
     return ConfigDict(json_schema_extra={"examples": [{"data": [track], "next_cursor": next_cursor, "count": count}]})
 
 
-class TrackList(Schema):
+class TrackList(_Page[TrackRead]):
     # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
     model_config = _page_example(
         TRACK_EXAMPLE,
@@ -136,12 +147,8 @@ class TrackList(Schema):
         count=37,
     )
 
-    data: list[TrackRead]
-    next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
-    count: int = Field(description=_COUNT_DESCRIPTION)
 
-
-class AdminTrackList(Schema):
+class AdminTrackList(_Page[AdminTrackRead]):
     # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
     model_config = _page_example(
         TRACK_EXAMPLE | {"user_id": _OWNER_ID},
@@ -149,10 +156,6 @@ class AdminTrackList(Schema):
         "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
         count=412,
     )
-
-    data: list[AdminTrackRead]
-    next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
-    count: int = Field(description=_COUNT_DESCRIPTION)
 
 
 class TrackListQuery(BaseModel):
