@@ -3,6 +3,8 @@ that enqueues work (by task name, after the transaction commits)."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
@@ -139,6 +141,29 @@ def enqueue(session: Session, task_name: str, *args: Any, queue: str | None = No
 
     def send() -> None:
         producer().send_task(task_name, args=list(args), queue=queue)
+
+    after_commit(session, send)
+
+
+def enqueue_many(
+    session: Session, task_name: str, ids: Sequence[uuid.UUID], *, queue: str, sent: set[uuid.UUID] | None = None
+) -> None:
+    """Send ``task_name`` once per id (its one argument) once ``session`` commits, over one broker connection.
+
+    Ids land in ``sent`` as their message is handed to the broker, so a send that fails half-way tells the
+    caller which ones to send again.
+    """
+    if not ids:
+        return
+    pending = list(ids)
+
+    def send() -> None:
+        app = producer()
+        with app.producer_or_acquire() as connection:
+            for item in pending:
+                app.send_task(task_name, args=[str(item)], queue=queue, producer=connection)
+                if sent is not None:
+                    sent.add(item)
 
     after_commit(session, send)
 

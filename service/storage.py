@@ -35,7 +35,31 @@ class Storage(Protocol):
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
     def delete_prefix(self, prefix: str) -> int: ...
-    def url(self, key: str, *, expires_in: int | None = None) -> str | None: ...
+    def url(self, key: str, *, expires_in: int | None = None) -> str | None:
+        """A presigned URL that reads the object without credentials, or ``None`` where storage cannot make one."""
+        ...
+
+    def local_path(self, key: str) -> Path | None:
+        """The object's file on this machine, to stream ranges of it; ``None`` where objects are not files here."""
+        ...
+
+    def local_root(self) -> Path | None:
+        """The folder every object is a file under, or ``None``."""
+        ...
+
+    def bucket_name(self) -> str | None:
+        """The S3 bucket every object is in, or ``None``."""
+        ...
+
+    def bucket_reader(self, bucket: str) -> S3Storage | None:
+        """A reader of another bucket with this storage's own client, or ``None`` where it has no S3 client."""
+        ...
+
+    def copy_from(self, bucket: str, source_key: str, key: str, *, content_type: str | None = None) -> bool:
+        """Copy an object of ``bucket`` to ``key`` server-side; ``False`` (nothing done) where storage cannot
+        reach that bucket, and the caller uploads the bytes instead."""
+        ...
+
     def check(self) -> None: ...
 
 
@@ -116,6 +140,18 @@ class LocalStorage:
 
     def local_path(self, key: str) -> Path:
         return self._path(key)
+
+    def local_root(self) -> Path:
+        return self.root
+
+    def bucket_name(self) -> None:
+        return None
+
+    def bucket_reader(self, bucket: str) -> None:
+        return None
+
+    def copy_from(self, bucket: str, source_key: str, key: str, *, content_type: str | None = None) -> bool:
+        return False
 
     def check(self) -> None:
         try:
@@ -247,10 +283,23 @@ class S3Storage:
                 raise FileNotFoundError(f"object {key!r} not found") from exc
             raise
 
-    def copy_from(self, bucket: str, source_key: str, key: str, *, content_type: str | None = None) -> None:
+    def copy_from(self, bucket: str, source_key: str, key: str, *, content_type: str | None = None) -> bool:
         """Copy an object of ``bucket`` (reachable with this client) to ``key`` server-side, in parts if large."""
         extra = {"ContentType": content_type, "MetadataDirective": "REPLACE"} if content_type else None
         self.client.copy({"Bucket": bucket, "Key": source_key}, self.bucket, str(_safe_key(key)), ExtraArgs=extra)
+        return True
+
+    def local_path(self, key: str) -> None:
+        return None
+
+    def local_root(self) -> None:
+        return None
+
+    def bucket_name(self) -> str:
+        return self.bucket
+
+    def bucket_reader(self, bucket: str) -> S3Storage:
+        return S3Storage(self.client, bucket, presign_expiry=self.presign_expiry)
 
     def url(self, key: str, *, expires_in: int | None = None) -> str | None:
         return self.client.generate_presigned_url(

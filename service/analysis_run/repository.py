@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, or_, select, union_all
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
@@ -20,6 +20,10 @@ class AnalysisRunRepository:
         if for_update:
             stmt = stmt.with_for_update()
         return session.scalars(stmt).one_or_none()
+
+    def add_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(AnalysisRun), list(rows))
 
     def latest_for_track(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun | None:
         stmt = (

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -12,7 +13,7 @@ from service.analysis_run.repository import analysis_run_repository
 from service.config import settings
 from service.db import bulk_insert, utcnow
 from service.outbox.service import outbox as outbox_service
-from service.queue import ANALYSIS_QUEUE, enqueue
+from service.queue import ANALYSIS_QUEUE, BULK_QUEUE, enqueue, enqueue_many
 from service.track.models import ReferenceTrack
 
 if TYPE_CHECKING:
@@ -35,6 +36,26 @@ class AnalysisJob:
     attempt: int
 
 
+def _queued(
+    track_id: uuid.UUID,
+    user_id: uuid.UUID,
+    *,
+    queue: str,
+    analysis_type: str = "full",
+    parameters: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of a queued analysis, for the ORM object and for a bulk insert alike."""
+    return {
+        "track_id": track_id,
+        "user_id": user_id,
+        "analysis_type": analysis_type,
+        "status": "queued",
+        "queue": queue,
+        "parameters": parameters or {},
+        "attempts": 0,
+    }
+
+
 class AnalysisRunService:
     def queue(
         self,
@@ -46,13 +67,7 @@ class AnalysisRunService:
         queue: str = ANALYSIS_QUEUE,
     ) -> AnalysisRun:
         run = AnalysisRun(
-            track_id=track.id,
-            user_id=track.user_id,
-            analysis_type=analysis_type,
-            status="queued",
-            queue=queue,
-            parameters=parameters or {},
-            attempts=0,
+            **_queued(track.id, track.user_id, queue=queue, analysis_type=analysis_type, parameters=parameters)
         )
         session.add(run)
         session.flush()
@@ -65,6 +80,25 @@ class AnalysisRunService:
         for analysis_id, queue in unfinished:
             enqueue(session, ANALYZE_TASK, str(analysis_id), queue=queue)
         return len(unfinished)
+
+    def queue_many(
+        self,
+        session: Session,
+        *,
+        tracks: Sequence[tuple[uuid.UUID, uuid.UUID]],
+        queue: str = BULK_QUEUE,
+        sent: set[uuid.UUID] | None = None,
+    ) -> list[uuid.UUID]:
+        """Queue a full analysis of each ``(track_id, user_id)`` with one bulk insert; returns the analyses' ids.
+
+        Their tasks go to the broker over one connection once the session commits; see ``enqueue_many`` for
+        ``sent``.
+        """
+        rows = [{"id": uuid.uuid4(), **_queued(track_id, user_id, queue=queue)} for track_id, user_id in tracks]
+        analysis_run_repository.add_many(session, rows)
+        ids = [row["id"] for row in rows]
+        enqueue_many(session, ANALYZE_TASK, ids, queue=queue, sent=sent)
+        return ids
 
     def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
         """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from service.config import USER_ID_PLACEHOLDER, Settings
 from service.errors import Forbidden, InvalidInput
 from service.library_import.scanner import normalise_source, parse_bucket_source
-from service.storage import LocalStorage, S3Storage, Storage
+from service.storage import Storage
 
 __all__ = ["ImportPolicy"]
 
@@ -45,12 +45,11 @@ class ImportPolicy:
     @classmethod
     def from_settings(cls, cfg: Settings, *, storage: Storage) -> ImportPolicy:
         protected = [cfg.resolved_data_dir, cfg.storage_dir, cfg.tmp_dir]
-        if isinstance(storage, LocalStorage):
-            protected.append(storage.root.expanduser().resolve())
+        root = storage.local_root()
+        if root is not None:
+            protected.append(root.expanduser().resolve())
         # The storage writes at the top of its bucket, so the whole bucket is the service's.
-        buckets = {b.lower() for b in (cfg.s3_bucket,) if b}
-        if isinstance(storage, S3Storage):
-            buckets.add(storage.bucket.lower())
+        buckets = {b.lower() for b in (cfg.s3_bucket, storage.bucket_name()) if b}
         return cls(
             folder_roots=tuple(str(root) for root in cfg.import_roots),
             s3_roots=tuple(cfg.import_s3_roots),

@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 from service.config import S3_BUCKET_NAME, Settings
 from service.errors import InvalidInput
 from service.tempfiles import Readable, spool_hashed
+from service.track.ingest import TrackFields
 
 if TYPE_CHECKING:
     from service.storage import S3Storage, Storage
@@ -59,14 +60,6 @@ class Fetched:
     def close(self) -> None:
         if self.spool is not None:
             self.spool.close()
-
-
-@dataclass(frozen=True, slots=True)
-class Tags:
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
 
 
 _LEADS_OUT = "links to a file outside the imported folder: not read"
@@ -189,11 +182,8 @@ class BucketSource:
             body.close()
 
     def store(self, fetched: Fetched, *, storage: Storage, key: str, content_type: str | None) -> None:
-        from service.storage import S3Storage
-
-        if isinstance(storage, S3Storage):
-            # The object is already in an S3 service the storage can reach: copy it there, do not upload it.
-            storage.copy_from(self.bucket, fetched.file.name, key, content_type=content_type)
+        # An object already in an S3 service the storage can reach is copied there, not uploaded.
+        if storage.copy_from(self.bucket, fetched.file.name, key, content_type=content_type):
             return
         with fetched.path.open("rb") as fh:
             storage.put(key, fh, content_type=content_type)
@@ -237,10 +227,7 @@ def open_source(source: str, *, storage: Storage, cfg: Settings) -> Source:
     if not source.startswith("s3://"):
         return FolderSource(Path(source))
     bucket, prefix = parse_bucket_source(source)
-    if isinstance(storage, S3Storage):
-        reader = S3Storage(storage.client, bucket, presign_expiry=storage.presign_expiry)
-    else:
-        reader = S3Storage.from_settings(cfg.model_copy(update={"s3_bucket": bucket}))
+    reader = storage.bucket_reader(bucket) or S3Storage.from_settings(cfg.model_copy(update={"s3_bucket": bucket}))
     return BucketSource(bucket=bucket, prefix=f"{prefix}/" if prefix else "", reader=reader)
 
 
@@ -256,7 +243,7 @@ def _first(value: Any) -> str | None:
 _ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "genre": "TCON"}
 
 
-def read_tags(path: Path) -> Tags:
+def read_tags(path: Path) -> TrackFields:
     """Title, artist, album and genre from the file's tags (ID3, Vorbis comments, MP4 atoms), where present."""
     import mutagen
     from mutagen.id3 import ID3
@@ -265,10 +252,10 @@ def read_tags(path: Path) -> Tags:
         audio = mutagen.File(path, easy=True)
     except Exception:
         # Tags are a courtesy: a file the decoder accepted is imported even when its tags are unreadable.
-        return Tags()
+        return TrackFields()
     tags = getattr(audio, "tags", None)
     if tags is None:
-        return Tags()
+        return TrackFields()
     values: dict[str, str | None] = {}
     for field, frame_id in _ID3_FRAMES.items():
         if isinstance(tags, ID3):
@@ -284,4 +271,4 @@ def read_tags(path: Path) -> Tags:
                 values[field] = _first(tags.get(field))
             except (KeyError, ValueError, TypeError):
                 values[field] = None
-    return Tags(**values)
+    return TrackFields(**values)

@@ -17,13 +17,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.analysis_run.service import ANALYZE_TASK
+from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings
 from service.db import after_commit, utcnow
 from service.errors import InvalidInput, ServiceError
@@ -41,9 +42,10 @@ from service.library_import.scanner import (
     read_tags,
 )
 from service.library_import.schemas import AnalysisCounts
-from service.queue import BULK_QUEUE, enqueue, producer
-from service.storage import Storage, original_key
-from service.track.service import CONTENT_TYPES
+from service.queue import BULK_QUEUE, enqueue, enqueue_many
+from service.storage import Storage
+from service.track.ingest import NewTrack
+from service.track.service import track as track_service
 from service.user.models import User
 
 log = logging.getLogger(__name__)
@@ -83,7 +85,7 @@ class ImportProgress:
 
 @dataclass
 class _Chunk:
-    tracks: list[dict[str, Any]] = field(default_factory=list)
+    tracks: list[NewTrack] = field(default_factory=list)
     stored: list[str] = field(default_factory=list)
     duplicates: list[uuid.UUID] = field(default_factory=list)
     not_audio: int = 0
@@ -97,6 +99,16 @@ class _Chunk:
     @property
     def size(self) -> int:
         return len(self.tracks) + len(self.duplicates) + self.not_audio + len(self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Workspace:
+    """What a runner works with: its transactions, the library's storage, a folder for temporary copies."""
+
+    session_scope: SessionScope
+    storage: Storage
+    tmp_dir: Path
+    cfg: Settings
 
 
 @dataclass
@@ -134,53 +146,13 @@ def _chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
         yield chunk
 
 
-def _clean(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    return value.strip()[:limit] or None
-
-
 def _reason(exc: BaseException, fetched: Fetched) -> str:
     """The decoder names the file it read, which may be a temporary copy: name the source file instead."""
     return str(exc).replace(fetched.path.name, fetched.file.basename)
 
 
-def _queued_run(track_id: uuid.UUID, user_id: uuid.UUID) -> dict[str, Any]:
-    """A row for a bulk insert of a queued analysis, as ``analysis_run.queue`` would create it."""
-    return {
-        "id": uuid.uuid4(),
-        "track_id": track_id,
-        "user_id": user_id,
-        "analysis_type": "full",
-        "status": "queued",
-        "queue": BULK_QUEUE,
-        "parameters": {},
-        "attempts": 0,
-    }
-
-
 def _delete_after_commit(session: Session, storage: Storage, key: str) -> None:
     after_commit(session, lambda: storage.delete(key))
-
-
-def _send_after_commit(session: Session, analysis_ids: Sequence[uuid.UUID], sent: set[uuid.UUID]) -> None:
-    """Send the analyses' tasks on the bulk queue once the session commits, over one broker connection.
-
-    Ids land in ``sent`` as their message is handed to the broker, so a send that fails half-way leaves
-    the rest pending on the import, to be sent again when it resumes.
-    """
-    if not analysis_ids:
-        return
-    ids = list(analysis_ids)
-
-    def send() -> None:
-        app = producer()
-        with app.producer_or_acquire() as connection:
-            for analysis_id in ids:
-                app.send_task(ANALYZE_TASK, args=[str(analysis_id)], queue=BULK_QUEUE, producer=connection)
-                sent.add(analysis_id)
-
-    after_commit(session, send)
 
 
 class LibraryImportService:
@@ -199,25 +171,27 @@ class LibraryImportService:
                 ) from exc
             if not exists:
                 raise InvalidInput(f"source: no such file or folder {normalised!r}", field="source")
-        existing = library_import_repository.unfinished(session, user_id=user.id, source=normalised, origin="api")
-        if existing is not None:
-            return existing
-        record = LibraryImport(user_id=user.id, source=normalised, origin="api", status="queued")
-        session.add(record)
-        session.flush()
-        enqueue(session, IMPORT_TASK, str(record.id), queue=BULK_QUEUE)
+        record, created = self._unfinished_or_new(session, user=user, source=normalised, origin="api")
+        if created:
+            enqueue(session, IMPORT_TASK, str(record.id), queue=BULK_QUEUE)
         return record
 
     def start_local(self, session: Session, *, user: User, source: str) -> LibraryImport:
         """The command line's import of ``source``: the one left unfinished by an earlier run, or a new one."""
-        normalised = normalise_source(source)
-        existing = library_import_repository.unfinished(session, user_id=user.id, source=normalised, origin="cli")
+        record, _created = self._unfinished_or_new(session, user=user, source=normalise_source(source), origin="cli")
+        return record
+
+    def _unfinished_or_new(
+        self, session: Session, *, user: User, source: str, origin: str
+    ) -> tuple[LibraryImport, bool]:
+        """The import of ``source`` by ``origin`` left unfinished, or a new queued one (then ``True``)."""
+        existing = library_import_repository.unfinished(session, user_id=user.id, source=source, origin=origin)
         if existing is not None:
-            return existing
-        record = LibraryImport(user_id=user.id, source=normalised, origin="cli", status="queued")
+            return existing, False
+        record = LibraryImport(user_id=user.id, source=source, origin=origin, status="queued")
         session.add(record)
         session.flush()
-        return record
+        return record, True
 
     def get(self, session: Session, *, user: User, import_id: uuid.UUID) -> tuple[LibraryImport, AnalysisCounts] | None:
         record = library_import_repository.get_for_user(session, user_id=user.id, import_id=import_id)
@@ -258,9 +232,8 @@ class LibraryImportService:
         from botocore.exceptions import ClientError
 
         progress = progress or ImportProgress()
-        state = self._claim(
-            import_id, session_scope=session_scope, storage=storage, tmp_dir=tmp_dir, cfg=cfg, force=force
-        )
+        workspace = _Workspace(session_scope=session_scope, storage=storage, tmp_dir=tmp_dir, cfg=cfg)
+        state = self._claim(import_id, workspace, force=force)
         if isinstance(state, LibraryImport) or state is None:
             return state
         run, cursor = state
@@ -293,15 +266,9 @@ class LibraryImportService:
             raise
 
     def _claim(
-        self,
-        import_id: uuid.UUID,
-        *,
-        session_scope: SessionScope,
-        storage: Storage,
-        tmp_dir: Path,
-        cfg: Settings,
-        force: bool,
+        self, import_id: uuid.UUID, workspace: _Workspace, *, force: bool
     ) -> tuple[_Run, str | None] | LibraryImport | None:
+        session_scope, storage, cfg = workspace.session_scope, workspace.storage, workspace.cfg
         with session_scope() as session:
             record = library_import_repository.get(session, import_id, for_update=True)
             if record is None:
@@ -341,7 +308,7 @@ class LibraryImportService:
                 user_id=record.user_id,
                 source=source,
                 storage=storage,
-                tmp_dir=tmp_dir,
+                tmp_dir=workspace.tmp_dir,
                 known=library_import_repository.tracks_by_sha(session, user_id=record.user_id),
                 by_url={},
                 errors=list(record.errors),
@@ -352,7 +319,8 @@ class LibraryImportService:
                 run.by_url = library_import_repository.tracks_from(
                     session, user_id=record.user_id, url_prefix=source.url(SourceFile(name=source.prefix, size=0))
                 )
-            _send_after_commit(session, pending, run.sent)
+            # A send that fails half-way leaves the rest pending on the import, to be sent when it resumes.
+            enqueue_many(session, ANALYZE_TASK, pending, queue=BULK_QUEUE, sent=run.sent)
             cursor = record.cursor
         return run, cursor
 
@@ -404,39 +372,21 @@ class LibraryImportService:
                         chunk.errors.append({"path": file.name, "reason": _reason(exc, fetched)})
                         progress.file_done("failed")
                     continue
-                track_id = uuid.uuid5(_TRACK_IDS, f"{run.user_id}/{fetched.sha256}")
-                suffix = PurePosixPath(file.basename).suffix.lower().lstrip(".")[:8]
-                ext = info.format if info.format in CONTENT_TYPES else (suffix or "bin")
-                key = original_key(run.user_id, track_id, ext)
-                run.source.store(fetched, storage=run.storage, key=key, content_type=CONTENT_TYPES.get(ext))
-                chunk.stored.append(key)
-                tags = read_tags(fetched.path)
-                metadata: dict[str, Any] = {"original_filename": file.basename, "codec": info.codec}
-                if file.etag is not None:
-                    metadata["source_etag"] = file.etag
-                chunk.tracks.append(
-                    {
-                        "id": track_id,
-                        "user_id": run.user_id,
-                        "title": _clean(tags.title, 500) or PurePosixPath(file.basename).stem[:500] or "untitled",
-                        "artist": _clean(tags.artist, 500),
-                        "album": _clean(tags.album, 500),
-                        "genre": _clean(tags.genre, 200),
-                        "r2_key": key,
-                        "file_format": info.format,
-                        "sample_rate": info.sample_rate,
-                        "channels": info.channels,
-                        "bit_depth": info.bit_depth,
-                        "duration_seconds": info.duration_s,
-                        "size_bytes": fetched.size,
-                        "content_sha256": fetched.sha256,
-                        "source": "import",
-                        "is_user_upload": False,
-                        "source_url": url[:2048],
-                        "metadata_": metadata,
-                    }
+                new = NewTrack(
+                    uuid.uuid5(_TRACK_IDS, f"{run.user_id}/{fetched.sha256}"),
+                    run.user_id,
+                    info,
+                    fetched,
+                    filename=file.basename,
+                    fields=read_tags(fetched.path),
+                    source="import",
+                    source_url=url[:2048],
+                    extra_metadata={"source_etag": file.etag} if file.etag is not None else {},
                 )
-                run.known[fetched.sha256] = track_id
+                run.source.store(fetched, storage=run.storage, key=new.key, content_type=new.content_type)
+                chunk.stored.append(new.key)
+                chunk.tracks.append(new)
+                run.known[fetched.sha256] = new.id
                 progress.file_done("imported")
             finally:
                 fetched.close()
@@ -463,28 +413,30 @@ class LibraryImportService:
         repo = library_import_repository
         with session_scope() as session:
             after_commit(session, chunk.mark_committed)
-            raced = repo.tracks_by_sha(session, user_id=run.user_id, shas=[t["content_sha256"] for t in chunk.tracks])
-            new_tracks = [t for t in chunk.tracks if t["content_sha256"] not in raced]
+            raced = repo.tracks_by_sha(session, user_id=run.user_id, shas=[t.content.sha256 for t in chunk.tracks])
+            new_tracks = [t for t in chunk.tracks if t.content.sha256 not in raced]
             duplicates = list(chunk.duplicates)
-            for row in chunk.tracks:
-                winner = raced.get(row["content_sha256"])
+            for new in chunk.tracks:
+                winner = raced.get(new.content.sha256)
                 if winner is not None:
                     duplicates.append(winner)
-                    run.known[row["content_sha256"]] = winner
-                    if winner != row["id"]:
-                        _delete_after_commit(session, run.storage, row["r2_key"])
-            repo.add_tracks(session, new_tracks)
+                    run.known[new.content.sha256] = winner
+                    if winner != new.id:
+                        _delete_after_commit(session, run.storage, new.key)
 
             # A track found again is queued only when it was never analysed: one already queued, running or
             # analysed is left alone (re-analysis is `reftrack reanalyze`'s job).
             statuses = repo.latest_statuses(session, track_ids=set(duplicates))
-            created = {t["id"] for t in new_tracks}
+            created = {t.id for t in new_tracks}
             never_analysed = {d for d in duplicates if d not in statuses and d not in created}
-            to_queue = [t["id"] for t in new_tracks] + sorted(never_analysed)
-            runs = [_queued_run(track_id, run.user_id) for track_id in to_queue]
-            repo.add_runs(session, runs)
+            queued_ids = track_service.create_many(
+                session,
+                new=new_tracks,
+                also_analyse=[(track_id, run.user_id) for track_id in sorted(never_analysed)],
+                sent=run.sent,
+            )
 
-            candidates = list(dict.fromkeys([t["id"] for t in new_tracks] + duplicates))
+            candidates = list(dict.fromkeys([t.id for t in new_tracks] + duplicates))
             already = repo.linked(session, import_id=run.import_id, track_ids=candidates)
             repo.add_links(
                 session,
@@ -502,7 +454,6 @@ class LibraryImportService:
             )
 
             errors = (run.errors + chunk.errors)[:MAX_RECORDED_ERRORS] if chunk.errors else run.errors
-            queued_ids = [r["id"] for r in runs]
             pending = [i for i in run.pending if i not in run.sent] + queued_ids
             repo.record_chunk(
                 session,
@@ -516,7 +467,6 @@ class LibraryImportService:
                 pending=[str(i) for i in pending],
                 now=utcnow(),
             )
-            _send_after_commit(session, queued_ids, run.sent)
             record = repo.get(session, run.import_id)
             assert record is not None
         run.errors = errors
@@ -601,10 +551,8 @@ class LibraryImportService:
                     user_id=user_id,
                     track_ids=[track_id for track_id, _ in chunk],
                 )
-                runs = [_queued_run(track_id, owner) for track_id, owner in still]
-                repo.add_runs(session, runs)
-                _send_after_commit(session, [r["id"] for r in runs], sent)
-            queued += len(runs)
+                queued_ids = analysis_run_service.queue_many(session, tracks=still, sent=sent)
+            queued += len(queued_ids)
             done += len(chunk)
             if on_progress is not None:
                 on_progress(done, len(selected))

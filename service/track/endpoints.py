@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 
 from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
-from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
 from service.config import settings
 from service.db import SessionDep
@@ -32,8 +31,8 @@ from service.errors import (
     error_responses,
 )
 from service.storage import StorageDep
+from service.track.ingest import TrackFields
 from service.track.models import ReferenceTrack
-from service.track.repository import track_repository
 from service.track.schemas import (
     AdminTrackList,
     AdminTrackListQuery,
@@ -44,7 +43,7 @@ from service.track.schemas import (
     TrackRead,
     TrackUpdate,
 )
-from service.track.service import AudioFile, AudioRedirect, TrackFields
+from service.track.service import AudioFile, AudioRedirect
 from service.track.service import track as track_service
 from service.upload import receive_upload
 from service.user.auth import AdminUser, CurrentUser
@@ -141,11 +140,7 @@ def list_tracks(session: SessionDep, user: CurrentUser, query: Annotated[TrackLi
 @router.get("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound))
 def get_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TrackRead:
     """One track with its latest analysis status."""
-    track = track_repository.get(session, user_id=user.id, track_id=track_id)
-    if track is None:
-        raise NotFound("track not found")
-    latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
-    return _read(track, latest)
+    return _read(*track_service.get(session, user=user, track_id=track_id))
 
 
 @router.patch("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound, InvalidInput))
@@ -153,9 +148,7 @@ def update_track(
     track_id: uuid.UUID, changes: Annotated[TrackUpdate, Body()], session: SessionDep, user: CurrentUser
 ) -> TrackRead:
     """Change a track's title, artist, album, genre, reference flag or metadata; omitted fields are kept."""
-    track = track_service.update(session, user=user, track_id=track_id, changes=changes)
-    latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
-    return _read(track, latest)
+    return _read(*track_service.update(session, user=user, track_id=track_id, changes=changes))
 
 
 _AUDIO_CONTENT = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -273,12 +266,7 @@ def _audio_response(audio: AudioRedirect | AudioFile, *, max_age_s: int) -> Resp
 def get_track_analysis(request: Request, track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
     """The latest analysis of a track: status, summary results, or the error that stopped it. Its `ETag` changes
     with any of it (status, progress, results), so polling with `If-None-Match` gets 304 until something does."""
-    track = track_repository.get(session, user_id=user.id, track_id=track_id)
-    if track is None:
-        raise NotFound("track not found")
-    latest = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
-    if latest is None:
-        raise NotFound("track has no analysis")
+    latest = track_service.latest_analysis(session, user=user, track_id=track_id)
     body = AnalysisRead.model_validate(latest).model_dump(mode="json")
     content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     headers = {"ETag": f'"{hashlib.sha256(content).hexdigest()[:32]}"', "Cache-Control": REVALIDATE}

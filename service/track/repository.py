@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.analysis_run.models import AnalysisRun
@@ -125,6 +125,10 @@ class TrackRepository:
         if track is None:
             raise NotFound("track not found")
         return track
+
+    def add_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        if rows:
+            session.execute(insert(ReferenceTrack), list(rows))
 
     def get_by_sha256(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> ReferenceTrack | None:
         stmt = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256)

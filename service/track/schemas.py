@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, Self, TypeVar
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -122,44 +122,40 @@ _COUNT_DESCRIPTION = (
 _CURSOR_DESCRIPTION = "Pass as `cursor` to fetch the next page with the same filters and sort; null on the last page."
 
 
-class TrackList(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
-                {
-                    "data": [TRACK_EXAMPLE],
-                    "next_cursor": "A82TvCc1WzEsIjE2NzE0NjUyZTg3YiIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
-                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
-                    "count": 37,
-                }
-            ]
-        }
-    )
+ReadT = TypeVar("ReadT", bound=TrackRead)
 
-    data: list[TrackRead]
+
+class _Page(Schema, Generic[ReadT]):
+    """One page of tracks, with the cursor of the next page and how many tracks match in all."""
+
+    data: list[ReadT]
     next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
     count: int = Field(description=_COUNT_DESCRIPTION)
 
 
-class AdminTrackList(Schema):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
-                {
-                    "data": [TRACK_EXAMPLE | {"user_id": _OWNER_ID}],
-                    "next_cursor": "EHJhnxm7WzEsIjM4Mzk0YjM5YjdkNCIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
-                    "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
-                    "count": 412,
-                }
-            ]
-        }
+def _page_example(track: dict[str, Any], *, next_cursor: str, count: int) -> ConfigDict:
+    """The config of a page schema whose example is a first page of one track."""
+    return ConfigDict(json_schema_extra={"examples": [{"data": [track], "next_cursor": next_cursor, "count": count}]})
+
+
+class TrackList(_Page[TrackRead]):
+    # GET /v1/tracks?bpm_min=100&bpm_max=110&limit=1
+    model_config = _page_example(
+        TRACK_EXAMPLE,
+        next_cursor="A82TvCc1WzEsIjE2NzE0NjUyZTg3YiIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+        "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+        count=37,
     )
 
-    data: list[AdminTrackRead]
-    next_cursor: str | None = Field(description=_CURSOR_DESCRIPTION)
-    count: int = Field(description=_COUNT_DESCRIPTION)
+
+class AdminTrackList(_Page[AdminTrackRead]):
+    # GET /v1/admin/tracks?user_id=5654690e-b47d-4363-8e04-e509c560724b&limit=1
+    model_config = _page_example(
+        TRACK_EXAMPLE | {"user_id": _OWNER_ID},
+        next_cursor="EHJhnxm7WzEsIjM4Mzk0YjM5YjdkNCIsIjIwMjYtMDMtMTRUMTg6MjI6MDUuNDE4"
+        "MzAyIiwiNTljOTk0YWUtYjM4YS00Yjc2LWIyMWMtYWQ4NDllYzA3ODM1Il0",
+        count=412,
+    )
 
 
 class TrackListQuery(BaseModel):

@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePath
@@ -32,7 +32,8 @@ from service.errors import (
 )
 from service.outbox.service import outbox as outbox_service
 from service.signing import sign, verify
-from service.storage import LocalStorage, Storage, original_key, track_prefix
+from service.storage import Storage, track_prefix
+from service.track.ingest import CONTENT_TYPES, NewTrack, TrackFields
 from service.track.models import ReferenceTrack
 from service.track.repository import (
     NULLABLE_SORTS,
@@ -52,15 +53,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPES = {
-    "wav": "audio/wav",
-    "aiff": "audio/aiff",
-    "flac": "audio/flac",
-    "ogg": "audio/ogg",
-    "mp3": "audio/mpeg",
-    "m4a": "audio/mp4",
-}
-
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
@@ -69,14 +61,6 @@ class Ingested:
     created: bool
     # For the same bytes uploaded again: the fields sent that differ from the existing track's, left unchanged.
     ignored: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class TrackFields:
-    title: str | None = None
-    artist: str | None = None
-    album: str | None = None
-    genre: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -329,13 +313,6 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _clean(value: str | None, limit: int) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    return value[:limit] or None
-
-
 def _user_message(exc: Exception, tmp_name: str, filename: str) -> str:
     """The decoder names the file it read; the user knows it by the name they uploaded."""
     return str(exc).replace(PurePath(tmp_name).name, PurePath(filename or "upload").name)
@@ -373,46 +350,48 @@ class TrackService:
         except AudioDecodeError as exc:
             raise UnprocessableAudio(_user_message(exc, upload.file.name, filename), field="file") from exc
 
-        track_id = uuid.uuid4()
-        suffix = PurePath(filename or "").suffix.lower().lstrip(".")[:8]
-        ext = info.format if info.format in CONTENT_TYPES else (suffix or "bin")
-        key = original_key(user.id, track_id, ext)
+        new = NewTrack(uuid.uuid4(), user.id, info, upload, filename=filename, fields=fields, source=origin)
         upload.file.seek(0)
-        storage.put(key, upload.file, content_type=CONTENT_TYPES.get(ext))
-        after_rollback(session, lambda: storage.delete(key))
-
-        track = ReferenceTrack(
-            id=track_id,
-            user_id=user.id,
-            title=_clean(fields.title, 500) or PurePath(filename or "untitled").stem[:500] or "untitled",
-            artist=_clean(fields.artist, 500),
-            album=_clean(fields.album, 500),
-            genre=_clean(fields.genre, 200),
-            r2_key=key,
-            file_format=info.format,
-            sample_rate=info.sample_rate,
-            channels=info.channels,
-            bit_depth=info.bit_depth,
-            duration_seconds=info.duration_s,
-            size_bytes=upload.size,
-            content_sha256=upload.sha256,
-            source=origin,
-            is_user_upload=origin == "upload",
-            metadata_={"original_filename": filename, "codec": info.codec},
-        )
+        storage.put(new.key, upload.file, content_type=new.content_type)
+        after_rollback(session, lambda: storage.delete(new.key))
         try:
-            with session.begin_nested():
-                session.add(track)
-                session.flush()
+            track, run = self.create(session, new=new)
         except IntegrityError:
             # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
-            storage.delete(key)
+            storage.delete(new.key)
             existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
             if existing is None:
                 raise
             return existing
-        run = analysis_run_service.queue(session, track=track)
         return Ingested(track=track, analysis=run, created=True)
+
+    def create(self, session: Session, *, new: NewTrack) -> tuple[ReferenceTrack, AnalysisRun]:
+        """The track of a stored original, with its analysis queued (the task is sent once the session commits).
+
+        Raises ``IntegrityError`` when the user already has a track of these bytes; the session stays usable.
+        """
+        track = ReferenceTrack(**new.values())
+        with session.begin_nested():
+            session.add(track)
+            session.flush()
+        return track, analysis_run_service.queue(session, track=track)
+
+    def create_many(
+        self,
+        session: Session,
+        *,
+        new: Sequence[NewTrack],
+        also_analyse: Sequence[tuple[uuid.UUID, uuid.UUID]] = (),
+        sent: set[uuid.UUID] | None = None,
+    ) -> list[uuid.UUID]:
+        """:meth:`create` for a chunk of originals, with bulk inserts; their analyses, and one of each existing
+        ``(track_id, user_id)`` in ``also_analyse``, go on the bulk queue. Returns the queued analyses' ids.
+
+        The tracks must be new (deduplicated by the caller): one already there fails the whole insert.
+        """
+        track_repository.add_many(session, [n.values() for n in new])
+        tracks = [(n.id, n.user_id) for n in new] + list(also_analyse)
+        return analysis_run_service.queue_many(session, tracks=tracks, sent=sent)
 
     def _existing(self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields) -> Ingested | None:
         """The track already holding these bytes, unchanged, with the sent fields that differ from its own."""
@@ -420,14 +399,25 @@ class TrackService:
         if track is None:
             return None
         run = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user_id)
-        sent = {
-            "title": _clean(fields.title, 500),
-            "artist": _clean(fields.artist, 500),
-            "album": _clean(fields.album, 500),
-            "genre": _clean(fields.genre, 200),
-        }
-        ignored = tuple(name for name, value in sent.items() if value is not None and value != getattr(track, name))
+        sent = fields.cleaned()
+        ignored = tuple(
+            name
+            for name in ("title", "artist", "album", "genre")
+            if (value := getattr(sent, name)) is not None and value != getattr(track, name)
+        )
         return Ingested(track=track, analysis=run, created=False, ignored=ignored)
+
+    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> tuple[ReferenceTrack, AnalysisRun | None]:
+        """One of the user's tracks with its latest analysis; raises ``NotFound``."""
+        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
+        return track, analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
+
+    def latest_analysis(self, session: Session, *, user: User, track_id: uuid.UUID) -> AnalysisRun:
+        """The latest analysis of one of the user's tracks; raises ``NotFound`` for the track or its analysis."""
+        _track, latest = self.get(session, user=user, track_id=track_id)
+        if latest is None:
+            raise NotFound("track has no analysis")
+        return latest
 
     def list_tracks(self, session: Session, *, user: User, query: TrackListQuery) -> TrackPage:
         """One page of the user's library: filtered, sorted, keyset-paginated by (sort value, id)."""
@@ -523,8 +513,11 @@ class TrackService:
         session.flush()
         return track
 
-    def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> ReferenceTrack:
-        """Apply the fields present in ``changes``; ``metadata`` is merged (a null value removes its key)."""
+    def update(
+        self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate
+    ) -> tuple[ReferenceTrack, AnalysisRun | None]:
+        """Apply the fields present in ``changes``, then return the track with its latest analysis. ``metadata``
+        is merged (a null value removes its key)."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         given = changes.model_fields_set
         if "title" in given and changes.title is not None:
@@ -548,7 +541,7 @@ class TrackService:
                 raise InvalidInput(f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON", field="metadata")
             track.metadata_ = merged
         session.flush()
-        return track
+        return track, analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
 
     def audio(
         self,
@@ -574,7 +567,7 @@ class TrackService:
         presigned = storage.url(track.r2_key, expires_in=expires_in)
         if presigned is not None:
             return SignedAudio(expires=expires, url=presigned)
-        if not isinstance(storage, LocalStorage):
+        if storage.local_path(track.r2_key) is None:
             raise StorageUnavailable("storage can neither presign a URL nor serve the file")
         signature = sign(_audio_message(user_id=user.id, track_id=track.id, expires=expires))
         return SignedAudio(expires=expires, user_id=user.id, signature=signature)
@@ -608,9 +601,9 @@ class TrackService:
         url = storage.url(track.r2_key)
         if url is not None:
             return AudioRedirect(url=url)
-        if not isinstance(storage, LocalStorage):
-            raise StorageUnavailable("storage can neither presign a URL nor serve the file")
         path = storage.local_path(track.r2_key)
+        if path is None:
+            raise StorageUnavailable("storage can neither presign a URL nor serve the file")
         try:
             size = path.stat().st_size
         except FileNotFoundError as exc:

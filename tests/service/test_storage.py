@@ -509,6 +509,56 @@ def test_s3_url_is_a_presigned_get_that_downloads_the_exact_bytes(s3: S3Storage)
     assert "X-Amz-Signature=" in url
 
 
+def test_only_local_storage_has_files_to_stream_and_only_s3_storage_has_a_bucket(storage: Storage) -> None:
+    # given
+    key = original_key(7, 1, "wav")
+    storage.put_bytes(key, b"RIFF")
+
+    # when
+    path, root, bucket = storage.local_path(key), storage.local_root(), storage.bucket_name()
+
+    # then
+    if isinstance(storage, LocalStorage):
+        assert (path, root, bucket) == (storage.root / "tracks" / "7" / "1" / "original.wav", storage.root, None)
+        assert path is not None
+        assert path.read_bytes() == b"RIFF"
+    else:
+        assert isinstance(storage, S3Storage)
+        assert (path, root, bucket) == (None, None, storage.bucket)
+
+
+def test_local_storage_neither_reads_nor_copies_from_a_bucket(s3: S3Storage, local_storage: LocalStorage) -> None:
+    # given
+    s3.put_bytes("music/a.wav", b"RIFF")
+
+    # when
+    copied = local_storage.copy_from(s3.bucket, "music/a.wav", original_key(7, 1, "wav"))
+
+    # then
+    assert (copied, local_storage.bucket_reader(s3.bucket)) == (False, None)
+    assert local_storage.exists(original_key(7, 1, "wav")) is False
+
+
+def test_s3_storage_reads_another_bucket_and_copies_from_it_with_its_own_client(
+    s3_server: S3Server, s3: S3Storage
+) -> None:
+    # given
+    other = make_s3_storage(s3_server, _bucket_name())
+    other.put_bytes("music/a.wav", b"RIFF")
+
+    # when
+    reader = s3.bucket_reader(other.bucket)
+    copied = s3.copy_from(other.bucket, "music/a.wav", original_key(7, 1, "wav"), content_type="audio/wav")
+
+    # then
+    assert (reader.client, reader.bucket) == (s3.client, other.bucket)
+    assert [key for key, _, _ in reader.list_keys()] == ["music/a.wav"]
+    assert copied is True
+    assert s3.get_bytes(original_key(7, 1, "wav")) == b"RIFF"
+    head = s3.client.head_object(Bucket=s3.bucket, Key=original_key(7, 1, "wav"))
+    assert head["ContentType"] == "audio/wav"
+
+
 def test_s3_url_honours_expires_in(s3: S3Storage) -> None:
     # given
     key = original_key(7, 1, "wav")

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service import queue as queue_module
 from service.analysis_run.flows import run_analysis
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.db import session_scope
-from service.library_import import service as import_module
 from service.library_import.models import ImportTrack, LibraryImport
 from service.storage import LocalStorage, S3Storage, original_key
 from service.track.models import ReferenceTrack
@@ -230,7 +230,7 @@ def test_a_chunk_whose_tasks_never_reached_the_broker_is_sent_when_the_import_re
             raise ConnectionRefusedError("broker down")
             yield
 
-    monkeypatch.setattr(import_module, "producer", lambda: DownBroker())
+    monkeypatch.setattr(queue_module, "producer", lambda: DownBroker())
     first = import_library(session_factory, local_storage, alice, library.root, tmp_path=tmp_path)
     assert first.code == 1
     record = session.scalars(select(LibraryImport)).one()
@@ -459,7 +459,7 @@ def test_ctrl_c_while_a_committed_chunk_is_sent_keeps_its_originals_and_the_reru
             raise KeyboardInterrupt
             yield
 
-    monkeypatch.setattr(import_module, "producer", lambda: Interrupted())
+    monkeypatch.setattr(queue_module, "producer", lambda: Interrupted())
     interrupted = import_library(session_factory, local_storage, alice, library.root, tmp_path=tmp_path)
     monkeypatch.undo()
     assert interrupted.code == 130

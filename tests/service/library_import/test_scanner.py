@@ -16,12 +16,12 @@ from service.library_import.scanner import (
     BucketSource,
     FolderSource,
     SourceFile,
-    Tags,
     normalise_source,
     parse_bucket_source,
     read_tags,
 )
 from service.storage import S3Storage
+from service.track.ingest import TrackFields
 from tests.service.library_import.conftest import Library
 
 
@@ -54,9 +54,11 @@ def test_tags_of_a_wav_file_come_from_its_id3_chunk(library: Library) -> None:
     wav.tags.add(TCON(encoding=3, text=["(18)"]))
     wav.save()
     # when / then
-    assert read_tags(library.audio["wav"]) == Tags(title="Warehouse", artist="Some DJ", album=None, genre="Techno")
-    assert read_tags(library.audio["ogg"]) == Tags()
-    assert read_tags(library.text) == Tags()
+    assert read_tags(library.audio["wav"]) == TrackFields(
+        title="Warehouse", artist="Some DJ", album=None, genre="Techno"
+    )
+    assert read_tags(library.audio["ogg"]) == TrackFields()
+    assert read_tags(library.text) == TrackFields()
 
 
 @pytest.mark.parametrize(
