@@ -97,7 +97,7 @@ def list_analyses(
 )
 def reanalyse_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AnalysisRead:
     """Queue a full re-analysis; the current results stay what the data endpoints read until it succeeds."""
-    return AnalysisRead.model_validate(analysis_run_service.reanalyse(session, track_id=track_id, user_id=user.id))
+    return AnalysisRead.model_validate(analysis_run_service.reanalyze(session, track_id=track_id, user_id=user.id))
 
 
 @router.get("/{track_id}/features", response_model=FeatureList, responses=_READ_RESPONSES)

@@ -91,7 +91,7 @@ class AnalysisRunService:
         enqueue(session, ANALYZE_TASK, str(run.id), queue=queue)
         return run
 
-    def reanalyse(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun:
+    def reanalyze(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun:
         """Queue a full re-analysis of a track; ``Conflict`` while one is already queued or running."""
         track = track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
         analysis_run_repository.lock_track(session, track_id=track.id, user_id=user_id)
