@@ -6,7 +6,13 @@ user as-is. Callers treat any ``AnalysisError`` as a permanent failure of that i
 
 from __future__ import annotations
 
-__all__ = ["AnalysisError", "AnalysisParameterError", "AudioDecodeError", "UnsupportedAudioError"]
+__all__ = [
+    "AnalysisError",
+    "AnalysisParameterError",
+    "AudioDecodeError",
+    "UnsupportedAudioError",
+    "WaveformFormatError",
+]
 
 
 class AnalysisError(Exception):
@@ -23,3 +29,7 @@ class AudioDecodeError(AnalysisError):
 
 class UnsupportedAudioError(AudioDecodeError):
     """A file is not audio at all, or audio in a container or codec that cannot be decoded."""
+
+
+class WaveformFormatError(AnalysisError, ValueError):
+    """Bytes that are not an audiowaveform ``.dat`` file, or one cut short."""

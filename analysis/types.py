@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from analysis._typing import Float32Array, Float64Array, FloatArray, Int8Array, Int16Array
-from analysis.errors import AnalysisParameterError
+from analysis.errors import AnalysisParameterError, WaveformFormatError
 
 if TYPE_CHECKING:
     from analysis.key import KeyEstimate
@@ -45,9 +45,12 @@ JSONValue = JSONScalar | list["JSONValue"] | dict[str, "JSONValue"]
 
 EVENT_TYPES: frozenset[str] = frozenset({"beat", "downbeat", "onset", "section"})
 
+# audiowaveform's binary format: version 2 has a channel count after the version 1 header's fields.
+_DAT_HEADER_V1 = struct.Struct("<iIiiI")
 _DAT_HEADER = struct.Struct("<iIiiIi")
 _DAT_VERSION = 2
 _DAT_FLAG_8BIT = 0x1
+_DAT_DTYPES = {8: "i1", 16: "<i2"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,8 +281,49 @@ class WaveformPeaks:
         header = _DAT_HEADER.pack(
             _DAT_VERSION, flags, self.sample_rate, self.samples_per_pixel, self.length, self.channels
         )
-        body_dtype = "<i2" if self.bits == 16 else "i1"
-        return header + np.ascontiguousarray(self.data, dtype=body_dtype).tobytes()
+        body: bytes = np.ascontiguousarray(self.data, dtype=_DAT_DTYPES[self.bits]).tobytes()
+        return header + body
+
+    @classmethod
+    def from_dat(cls, raw: bytes) -> WaveformPeaks:
+        """Read the audiowaveform binary format, version 2 or 1 (mono, a 20-byte header without channels).
+
+        Parameters
+        ----------
+        raw : bytes
+            A whole ``.dat`` file, as :meth:`to_dat` writes it; bytes after the last pixel are ignored.
+
+        Returns
+        -------
+        WaveformPeaks
+            The header's rate, zoom, channels and bits, and a read-only view of the body as ``data``.
+
+        Raises
+        ------
+        WaveformFormatError
+            If the version is not 1 or 2, the rate, zoom or channel count is not positive, or the bytes are
+            shorter than the header says.
+        """
+        if len(raw) < _DAT_HEADER_V1.size:
+            raise WaveformFormatError("waveform data is shorter than its header")
+        version, flags, sample_rate, samples_per_pixel, length = _DAT_HEADER_V1.unpack_from(raw)
+        if version == 1:
+            channels, offset = 1, _DAT_HEADER_V1.size
+        elif version == _DAT_VERSION and len(raw) >= _DAT_HEADER.size:
+            channels, offset = _DAT_HEADER.unpack_from(raw)[5], _DAT_HEADER.size
+        else:
+            raise WaveformFormatError(f"unsupported waveform data version {version}")
+        bits = 8 if flags & _DAT_FLAG_8BIT else 16
+        if sample_rate < 1 or samples_per_pixel < 1 or channels < 1:
+            raise WaveformFormatError("waveform header has a non-positive rate, zoom or channel count")
+        dtype = _DAT_DTYPES[bits]
+        count = length * channels * 2
+        if len(raw) < offset + count * np.dtype(dtype).itemsize:
+            raise WaveformFormatError("waveform data is shorter than its header says")
+        data = np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(length, channels, 2)
+        return cls(
+            sample_rate=sample_rate, samples_per_pixel=samples_per_pixel, channels=channels, bits=bits, data=data
+        )
 
     def to_json(self) -> dict[str, JSONScalar | list[int]]:
         """Serialise to the audiowaveform JSON format, version 2.
@@ -297,7 +341,7 @@ class WaveformPeaks:
             "samples_per_pixel": self.samples_per_pixel,
             "bits": self.bits,
             "length": self.length,
-            "data": [int(v) for v in self.data.reshape(-1).tolist()],
+            "data": self.data.reshape(-1).tolist(),
         }
 
 

@@ -9,18 +9,14 @@ analysis must be revalidated, since a re-analysis replaces it.
 from __future__ import annotations
 
 import hashlib
-import math
 import uuid
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 import pydantic_core
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy.orm import Session
 
 from service.analysis_run import frames
-from service.analysis_run.models import AnalysisRun, FrameManifest
-from service.analysis_run.repository import analysis_run_repository
+from service.analysis_run.models import AnalysisRun
 from service.analysis_run.schemas import (
     EVENT_TYPES,
     AnalysisList,
@@ -34,11 +30,10 @@ from service.analysis_run.schemas import (
     WaveformRead,
 )
 from service.analysis_run.service import analysis_run as analysis_run_service
-from service.analysis_run.waveform import ZoomPlan, parse_dat, plan_pixels, plan_zoom
+from service.analysis_run.service import check_start, track_duration, waveform_levels
 from service.db import SessionDep
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, error_responses
-from service.storage import Storage, StorageDep, legacy_overview_key, thumbnail_key, waveform_key
-from service.track.repository import track_repository
+from service.storage import StorageDep
 from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/tracks", tags=["analysis"])
@@ -68,13 +63,11 @@ EndQuery = Annotated[
 
 _BINARY_RESPONSE = {"schema": {"type": "string", "format": "binary"}}
 _NOT_MODIFIED: dict[int | str, dict[str, Any]] = {304: {"description": "The copy named by If-None-Match is current"}}
+# What every data endpoint may answer besides its 200.
+_READ_RESPONSES = {**_NOT_MODIFIED, **error_responses(Unauthorized, NotFound, InvalidInput)}
 
 
-@router.get(
-    "/{track_id}/analyses",
-    response_model=AnalysisList,
-    responses={**_NOT_MODIFIED, **error_responses(Unauthorized, NotFound, InvalidInput)},
-)
+@router.get("/{track_id}/analyses", response_model=AnalysisList, responses=_READ_RESPONSES)
 def list_analyses(
     request: Request,
     response: Response,
@@ -85,14 +78,13 @@ def list_analyses(
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> AnalysisList | Response:
     """The analyses of a track, newest first: queued, running, succeeded and failed."""
-    track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-    runs, count = analysis_run_repository.list_for_track(
+    runs, count = analysis_run_service.list_for_track(
         session, track_id=track_id, user_id=user.id, limit=limit, offset=offset
     )
     body = AnalysisList(data=[AnalysisRead.model_validate(run) for run in runs], count=count)
     headers = {"ETag": etag("analyses", body.model_dump_json()), "Cache-Control": REVALIDATE}
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+        return not_modified(headers)
     response.headers.update(headers)
     return body
 
@@ -105,19 +97,10 @@ def list_analyses(
 )
 def reanalyse_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> AnalysisRead:
     """Queue a full re-analysis; the current results stay what the data endpoints read until it succeeds."""
-    track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-    analysis_run_repository.lock_track(session, track_id=track.id, user_id=user.id)
-    active = analysis_run_repository.active_for_track(session, track_id=track.id, user_id=user.id)
-    if active is not None:
-        raise Conflict(f"an analysis of this track is already {active.status}", analysis_id=str(active.id))
-    return AnalysisRead.model_validate(analysis_run_service.queue(session, track=track))
+    return AnalysisRead.model_validate(analysis_run_service.reanalyze(session, track_id=track_id, user_id=user.id))
 
 
-@router.get(
-    "/{track_id}/features",
-    response_model=FeatureList,
-    responses={**_NOT_MODIFIED, **error_responses(Unauthorized, NotFound, InvalidInput)},
-)
+@router.get("/{track_id}/features", response_model=FeatureList, responses=_READ_RESPONSES)
 def list_features(
     request: Request,
     response: Response,
@@ -127,11 +110,11 @@ def list_features(
     analysis_id: AnalysisIdQuery = None,
 ) -> FeatureList | Response:
     """The frame-level feature series of the latest succeeded analysis, with their units and frame rates."""
-    run = succeeded_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run = analysis_run_service.get_succeeded(session, track_id=track_id, user_id=user.id, analysis_id=analysis_id)
     headers = cache_headers(run, pinned=analysis_id is not None, parts=("features",))
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    manifests = analysis_run_repository.manifests(session, analysis_id=run.id, user_id=user.id)
+        return not_modified(headers)
+    manifests = analysis_run_service.features(session, run=run)
     response.headers.update(headers)
     return FeatureList(
         analysis_id=run.id,
@@ -154,8 +137,7 @@ def list_features(
             ),
             "content": {OCTET_STREAM: _BINARY_RESPONSE},
         },
-        **_NOT_MODIFIED,
-        **error_responses(Unauthorized, NotFound, InvalidInput),
+        **_READ_RESPONSES,
     },
 )
 def get_feature_window(
@@ -172,20 +154,16 @@ def get_feature_window(
 ) -> Response:
     """Frames of one feature in ``[start, end)``, decimated to at most ``max_points`` points."""
     check_window(start, end)
-    run = succeeded_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run = analysis_run_service.get_succeeded(session, track_id=track_id, user_id=user.id, analysis_id=analysis_id)
     binary = wants_binary(request.headers.get("accept", ""))
     parts = ("feature", feature, start, end, max_points, reduce, "binary" if binary else "json")
     headers = cache_headers(run, pinned=analysis_id is not None, parts=parts) | {"Vary": "Accept"}
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    manifest = analysis_run_repository.manifest(session, analysis_id=run.id, user_id=user.id, feature=feature)
-    if manifest is None:
-        available = analysis_run_repository.feature_names(session, analysis_id=run.id, user_id=user.id)
-        raise NotFound(f"feature {feature!r} not found", field="feature", available=available)
-    check_start(start, track_duration(run))
-    window = read_feature(
-        session, manifest, user_id=user.id, start=start, end=end, max_points=max_points, reduce=reduce
+        return not_modified(headers)
+    window = analysis_run_service.feature_window(
+        session, run=run, feature=feature, start=start, end=end, max_points=max_points, reduce=reduce
     )
+    manifest = window.manifest
     first_time = window.first / manifest.frame_rate
     frame_rate = manifest.frame_rate / window.decimated.factor
     values = window.decimated.values
@@ -216,11 +194,7 @@ def get_feature_window(
     return json_response(body, headers)
 
 
-@router.get(
-    "/{track_id}/events",
-    response_model=EventList,
-    responses={**_NOT_MODIFIED, **error_responses(Unauthorized, NotFound, InvalidInput)},
-)
+@router.get("/{track_id}/events", response_model=EventList, responses=_READ_RESPONSES)
 def list_events(
     request: Request,
     response: Response,
@@ -238,14 +212,12 @@ def list_events(
     """Events overlapping ``[start, end)``, ordered by time, then type; a section still running at ``start`` counts."""
     wanted = event_types(types)
     check_window(start, end)
-    run = succeeded_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run = analysis_run_service.get_succeeded(session, track_id=track_id, user_id=user.id, analysis_id=analysis_id)
     check_start(start, track_duration(run))
     headers = cache_headers(run, pinned=analysis_id is not None, parts=("events", *wanted, start, end))
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    events = analysis_run_repository.events(
-        session, analysis_id=run.id, user_id=user.id, types=wanted, start=start, end=end
-    )
+        return not_modified(headers)
+    events = analysis_run_service.events(session, run=run, types=wanted, start=start, end=end)
     response.headers.update(headers)
     return EventList(analysis_id=run.id, data=[EventRead.model_validate(e) for e in events], count=len(events))
 
@@ -263,8 +235,7 @@ def list_events(
             ),
             "content": {OCTET_STREAM: _BINARY_RESPONSE},
         },
-        **_NOT_MODIFIED,
-        **error_responses(Unauthorized, NotFound, InvalidInput),
+        **_READ_RESPONSES,
     },
 )
 def get_waveform(
@@ -312,22 +283,16 @@ def get_waveform(
     if zoom is not None and pixels is not None:
         raise InvalidInput("give zoom or pixels, not both", field="pixels")
     check_window(start, end)
-    run, legacy = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run, legacy = analysis_run_service.get_overview_source(
+        session, track_id=track_id, user_id=user.id, analysis_id=analysis_id
+    )
     parts = ("waveform", zoom, pixels, start, end, bits, format_, channels)
     headers = cache_headers(run, pinned=analysis_id is not None, parts=parts)
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    levels = waveform_levels(run)
-    plan = waveform_plan(run, levels, zoom=zoom, pixels=pixels, start=start, end=end)
-    key = waveform_key(user.id, track_id, run.id, samples_per_pixel=None if plan.level == levels[0] else plan.level)
-    stored = parse_dat(read_overview(storage, key, legacy=legacy, missing="the waveform is not stored"))
-    if channels is not None and channels not in (1, stored.channels):
-        raise InvalidInput(f"channels must be 1 (merged) or {stored.channels}", field="channels")
-    check_start(start, track_duration(run) or stored.duration_seconds)
-    peaks, first = stored.window(factor=plan.factor, start_s=start, end_s=end)
-    if channels == 1:
-        peaks = peaks.merge_channels()
-    peaks = peaks.to_bits(bits)
+        return not_modified(headers)
+    peaks, first = analysis_run_service.waveform(
+        storage, run=run, legacy=legacy, zoom=zoom, pixels=pixels, start=start, end=end, channels=channels, bits=bits
+    )
     headers |= {"X-Start": repr(peaks.start_seconds(first)), "X-Start-Pixel": str(first)}
     if format_ == "dat":
         return Response(content=peaks.to_dat(), media_type=OCTET_STREAM, headers=headers)
@@ -339,8 +304,7 @@ def get_waveform(
     response_class=Response,
     responses={
         200: {"description": "The waveform thumbnail", "content": {"image/png": _BINARY_RESPONSE}},
-        **_NOT_MODIFIED,
-        **error_responses(Unauthorized, NotFound, InvalidInput),
+        **_READ_RESPONSES,
     },
 )
 def get_waveform_thumbnail(
@@ -352,50 +316,17 @@ def get_waveform_thumbnail(
     analysis_id: AnalysisIdQuery = None,
 ) -> Response:
     """The PNG thumbnail of the whole waveform."""
-    run, legacy = stored_overview_analysis(session, user_id=user.id, track_id=track_id, analysis_id=analysis_id)
+    run, legacy = analysis_run_service.get_overview_source(
+        session, track_id=track_id, user_id=user.id, analysis_id=analysis_id
+    )
     headers = cache_headers(run, pinned=analysis_id is not None, parts=("thumbnail",))
     if matches(request, headers["ETag"]):
-        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-    key = thumbnail_key(user.id, track_id, run.id)
-    png = read_overview(storage, key, legacy=legacy, missing="the waveform thumbnail is not stored")
+        return not_modified(headers)
+    png = analysis_run_service.thumbnail(storage, run=run, legacy=legacy)
     return Response(content=png, media_type="image/png", headers=headers)
 
 
-# Shared by the handlers above: resolving the analysis, caching, validation and reading.
-
-
-def succeeded_analysis(
-    session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, analysis_id: uuid.UUID | None
-) -> AnalysisRun:
-    """The analysis whose data a request reads: the named one, or the latest succeeded. 404 otherwise."""
-    if analysis_id is None:
-        run = analysis_run_repository.latest_succeeded_for_track(session, track_id=track_id, user_id=user_id)
-        if run is None:
-            track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
-            raise NotFound("the track has no succeeded analysis yet")
-        return run
-    run = analysis_run_repository.get_for_track(session, analysis_id=analysis_id, track_id=track_id, user_id=user_id)
-    if run is None:
-        track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
-        raise NotFound("analysis not found for this track", field="analysis_id")
-    if run.status != "succeeded":
-        raise NotFound(f"analysis {run.id} is {run.status}: only a succeeded analysis has data", field="analysis_id")
-    return run
-
-
-def stored_overview_analysis(
-    session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, analysis_id: uuid.UUID | None
-) -> tuple[AnalysisRun, bool]:
-    """Like :func:`succeeded_analysis`, for the waveform files, with whether the track's own files may stand in.
-
-    Each analysis stores its own overviews. Analyses stored before that kept one set per track, which is the
-    latest analysis's, so it stands in only when the analysis read is the track's latest.
-    """
-    run = succeeded_analysis(session, user_id=user_id, track_id=track_id, analysis_id=analysis_id)
-    if analysis_id is None:
-        return run, True
-    latest = analysis_run_repository.latest_succeeded_for_track(session, track_id=track_id, user_id=user_id)
-    return run, latest is not None and latest.id == run.id
+# Shared by the handlers above: caching and validation of the request.
 
 
 def etag(*parts: object) -> str:
@@ -409,6 +340,10 @@ def cache_headers(run: AnalysisRun, *, pinned: bool, parts: tuple[object, ...]) 
         "Cache-Control": IMMUTABLE if pinned else REVALIDATE,
         "X-Analysis-Id": str(run.id),
     }
+
+
+def not_modified(headers: dict[str, str]) -> Response:
+    return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
 
 
 def matches(request: Request, current: str) -> bool:
@@ -452,16 +387,6 @@ def check_window(start: float, end: float | None) -> None:
         raise InvalidInput("end must be after start", field="end")
 
 
-def check_start(start: float, duration: float | None) -> None:
-    if duration is not None and start >= duration:
-        raise InvalidInput(f"start is past the end of the track ({duration:.3f} s)", field="start")
-
-
-def track_duration(run: AnalysisRun) -> float | None:
-    duration = (run.results or {}).get("duration_s")
-    return float(duration) if isinstance(duration, int | float) and math.isfinite(duration) else None
-
-
 def event_types(raw: str | None) -> list[str]:
     names = sorted({name.strip() for name in (raw or "").split(",") if name.strip()})
     unknown = [name for name in names if name not in EVENT_TYPES]
@@ -470,78 +395,3 @@ def event_types(raw: str | None) -> list[str]:
             f"unknown event type {', '.join(map(repr, unknown))}; expected {', '.join(EVENT_TYPES)}", field="type"
         )
     return names or list(EVENT_TYPES)
-
-
-def waveform_plan(
-    run: AnalysisRun, levels: list[int], *, zoom: int | None, pixels: int | None, start: float, end: float | None
-) -> ZoomPlan:
-    """The stored level and factor that serve ``zoom``, or that size the window to ``pixels``; 422 otherwise."""
-    if pixels is not None:
-        duration = track_duration(run)
-        sample_rate = (run.results or {}).get("sample_rate")
-        if duration is None or not isinstance(sample_rate, int) or sample_rate <= 0:
-            return ZoomPlan(level=min(levels), factor=1)
-        window_s = max(0.0, min(end if end is not None else duration, duration) - start)
-        return plan_pixels(levels, samples=window_s * sample_rate, pixels=pixels)
-    plan = plan_zoom(levels, zoom)
-    if plan is None:
-        stored = ", ".join(str(level) for level in sorted(set(levels)))
-        if zoom is not None and zoom < min(levels):
-            message = f"zoom must be at least {min(levels)} samples per pixel, the finest stored"
-        else:
-            message = f"zoom {zoom} is not served: it must be a multiple of a stored level ({stored})"
-        raise InvalidInput(message, field="zoom")
-    return plan
-
-
-def waveform_levels(run: AnalysisRun) -> list[int]:
-    """Stored zoom levels in samples per pixel, finest first (the order the analysis stored them in)."""
-    summary = (run.results or {}).get("waveform") or {}
-    levels = summary.get("samples_per_pixel") or []
-    return [int(level) for level in levels]
-
-
-def read_overview(storage: Storage, key: str, *, legacy: bool, missing: str) -> bytes:
-    """An analysis' overview file; with ``legacy``, the track's own where the analysis has none."""
-    for candidate in (key, legacy_overview_key(key)) if legacy else (key,):
-        try:
-            return storage.get_bytes(candidate)
-        except FileNotFoundError:
-            continue
-    raise NotFound(missing)
-
-
-@dataclass(frozen=True, slots=True)
-class FeatureSlice:
-    first: int
-    decimated: frames.Decimated
-
-
-def read_feature(
-    session: Session,
-    manifest: FrameManifest,
-    *,
-    user_id: uuid.UUID,
-    start: float,
-    end: float | None,
-    max_points: int,
-    reduce: str,
-) -> FeatureSlice:
-    """The window's frames, read from the chunks that overlap it only, then decimated."""
-    first, stop = frames.frame_range(
-        start_s=start, end_s=end, frame_rate=manifest.frame_rate, n_frames=manifest.n_frames
-    )
-    span = frames.chunk_range(first, stop, chunk_frames=manifest.chunk_frames)
-    rows = (
-        analysis_run_repository.chunks(session, manifest_id=manifest.id, user_id=user_id, first=span[0], last=span[1])
-        if span
-        else []
-    )
-    values = frames.assemble(
-        ((row.start_frame, row.data) for row in rows),
-        first=first,
-        stop=stop,
-        dtype=manifest.dtype,
-        dims=manifest.dimensions,
-    )
-    return FeatureSlice(first, frames.decimate(values, max_points=max_points, reduce=reduce))

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +12,8 @@ from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, F
 from service.track.models import ReferenceTrack
 
 ACTIVE_STATUSES = ("queued", "running")
+
+EventRow = Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]
 
 
 class AnalysisRunRepository:
@@ -194,6 +196,49 @@ class AnalysisRunRepository:
         )
         return session.execute(stmt).all()
 
+    def series(
+        self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID, features: Collection[str]
+    ) -> list[tuple[FrameManifest, list[Row[uuid.UUID, bytes]]]]:
+        """The manifests of ``features`` by name, each with ``(manifest_id, data)`` of all its chunks in order."""
+        if not features:
+            return []
+        manifests = list(
+            session.scalars(
+                select(FrameManifest)
+                .where(
+                    FrameManifest.analysis_id == analysis_id,
+                    FrameManifest.user_id == user_id,
+                    FrameManifest.feature.in_(sorted(features)),
+                )
+                .order_by(FrameManifest.feature)
+            )
+        )
+        if not manifests:
+            return []
+        chunks: dict[uuid.UUID, list[Row[uuid.UUID, bytes]]] = {m.id: [] for m in manifests}
+        stmt = (
+            select(FrameData.manifest_id, FrameData.data)
+            .where(FrameData.manifest_id.in_(list(chunks)), FrameData.user_id == user_id)
+            .order_by(FrameData.manifest_id, FrameData.chunk_index)
+        )
+        for chunk in session.execute(stmt):
+            chunks[chunk.manifest_id].append(chunk)
+        return [(m, chunks[m.id]) for m in manifests]
+
+    def event_times(
+        self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID, event_type: str
+    ) -> list[float]:
+        stmt = (
+            select(AnalysisEvent.time_seconds)
+            .where(
+                AnalysisEvent.analysis_id == analysis_id,
+                AnalysisEvent.user_id == user_id,
+                AnalysisEvent.event_type == event_type,
+            )
+            .order_by(AnalysisEvent.time_seconds)
+        )
+        return list(session.scalars(stmt))
+
     def events(
         self,
         session: Session,
@@ -201,11 +246,12 @@ class AnalysisRunRepository:
         analysis_id: uuid.UUID,
         user_id: uuid.UUID,
         types: Sequence[str],
-        start: float,
+        start: float | None,
         end: float | None,
         span_types: Sequence[str] = ("section",),
-    ) -> list[Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]]:
-        """Events of ``types`` that overlap ``[start, end)``, by time, then type, then id.
+    ) -> list[EventRow]:
+        """Events of ``types`` that overlap ``[start, end)``, by time, then type, then id; every one from the
+        beginning when ``start`` is ``None``.
 
         An instant event overlaps when its time is in the window; a span (one of ``span_types``, the only types
         with a duration) also when it began earlier and is still running at ``start``. Each type is its own
@@ -230,11 +276,13 @@ class AnalysisRunRepository:
                 AnalysisEvent.user_id == user_id,
                 AnalysisEvent.event_type == event_type,
             )
-            inside = select(*columns).where(*owned, AnalysisEvent.time_seconds >= start)
+            inside = select(*columns).where(*owned)
+            if start is not None:
+                inside = inside.where(AnalysisEvent.time_seconds >= start)
             if end is not None:
                 inside = inside.where(AnalysisEvent.time_seconds < end)
             branches.append(inside)
-            if start > 0 and event_type in span_types:
+            if start is not None and start > 0 and event_type in span_types:
                 branches.append(
                     select(*columns).where(
                         *owned,

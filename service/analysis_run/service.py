@@ -1,20 +1,28 @@
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
+from service.analysis_run import frames
 from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
-from service.analysis_run.repository import analysis_run_repository
+from service.analysis_run.repository import EventRow, analysis_run_repository
+from service.analysis_run.waveform import Waveform, ZoomPlan, parse_dat, plan_pixels, plan_zoom
 from service.config import settings
 from service.db import bulk_insert, utcnow
+from service.errors import Conflict, InvalidInput, NotFound
 from service.outbox.service import outbox as outbox_service
 from service.queue import ANALYSIS_QUEUE, BULK_QUEUE, enqueue, enqueue_many
+from service.storage import Storage, legacy_overview_key, thumbnail_key, waveform_key
 from service.track.models import ReferenceTrack
+from service.track.repository import track_repository
 
 if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
@@ -56,7 +64,30 @@ def _queued(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class FeatureSlice:
+    """A window of one stored feature: its frames from ``first`` on, decimated."""
+
+    manifest: FrameManifest
+    first: int
+    decimated: frames.Decimated
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSeries:
+    """The whole of one stored feature: ``(n_frames, dims)`` values, one frame every ``hop_s`` seconds."""
+
+    feature: str
+    hop_s: float
+    values: npt.NDArray[np.float32]
+
+
 class AnalysisRunService:
+    """Analyses of tracks and everything they stored: frames, events and waveform overviews.
+
+    Every other domain reads analysis output through here; the tables behind it are this package's own.
+    """
+
     def queue(
         self,
         session: Session,
@@ -99,6 +130,179 @@ class AnalysisRunService:
         ids = [row["id"] for row in rows]
         enqueue_many(session, ANALYZE_TASK, ids, queue=queue, sent=sent)
         return ids
+
+    def reanalyze(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun:
+        """Queue a full re-analysis of a track; ``Conflict`` while one is already queued or running."""
+        track = track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
+        analysis_run_repository.lock_track(session, track_id=track.id, user_id=user_id)
+        active = analysis_run_repository.active_for_track(session, track_id=track.id, user_id=user_id)
+        if active is not None:
+            raise Conflict(f"an analysis of this track is already {active.status}", analysis_id=str(active.id))
+        return self.queue(session, track=track)
+
+    def list_for_track(
+        self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID, limit: int, offset: int
+    ) -> tuple[list[AnalysisRun], int]:
+        """A track's analyses, newest first, and how many it has; 404 for a track that is not the user's."""
+        track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
+        return analysis_run_repository.list_for_track(
+            session, track_id=track_id, user_id=user_id, limit=limit, offset=offset
+        )
+
+    def latest_succeeded(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun | None:
+        """The newest finished analysis: what analysis data is read from while a re-analysis is queued or running."""
+        return analysis_run_repository.latest_succeeded_for_track(session, track_id=track_id, user_id=user_id)
+
+    def get_succeeded(
+        self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID, analysis_id: uuid.UUID | None
+    ) -> AnalysisRun:
+        """The analysis whose data a request reads: the named one, or the latest succeeded. 404 otherwise."""
+        if analysis_id is None:
+            run = self.latest_succeeded(session, track_id=track_id, user_id=user_id)
+            if run is None:
+                track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
+                raise NotFound("the track has no succeeded analysis yet")
+            return run
+        run = analysis_run_repository.get_for_track(
+            session, analysis_id=analysis_id, track_id=track_id, user_id=user_id
+        )
+        if run is None:
+            track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
+            raise NotFound("analysis not found for this track", field="analysis_id")
+        if run.status != "succeeded":
+            raise NotFound(
+                f"analysis {run.id} is {run.status}: only a succeeded analysis has data", field="analysis_id"
+            )
+        return run
+
+    def get_overview_source(
+        self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID, analysis_id: uuid.UUID | None
+    ) -> tuple[AnalysisRun, bool]:
+        """Like :meth:`get_succeeded`, for the waveform files, with whether the track's own files may stand in.
+
+        Each analysis stores its own overviews. Analyses stored before that kept one set per track, which is the
+        latest analysis's, so it stands in only when the analysis read is the track's latest.
+        """
+        run = self.get_succeeded(session, track_id=track_id, user_id=user_id, analysis_id=analysis_id)
+        if analysis_id is None:
+            return run, True
+        latest = self.latest_succeeded(session, track_id=track_id, user_id=user_id)
+        return run, latest is not None and latest.id == run.id
+
+    # The outputs of one analysis, which the caller found with one of the methods above.
+
+    def features(self, session: Session, *, run: AnalysisRun) -> list[FrameManifest]:
+        """The feature series of an analysis, in the order the analysis wrote them."""
+        return analysis_run_repository.manifests(session, analysis_id=run.id, user_id=run.user_id)
+
+    def feature_window(
+        self,
+        session: Session,
+        *,
+        run: AnalysisRun,
+        feature: str,
+        start: float,
+        end: float | None,
+        max_points: int,
+        reduce: str,
+    ) -> FeatureSlice:
+        """Frames of one feature in ``[start, end)``, read from the chunks that overlap it only, then decimated."""
+        manifest = analysis_run_repository.manifest(session, analysis_id=run.id, user_id=run.user_id, feature=feature)
+        if manifest is None:
+            available = analysis_run_repository.feature_names(session, analysis_id=run.id, user_id=run.user_id)
+            raise NotFound(f"feature {feature!r} not found", field="feature", available=available)
+        check_start(start, track_duration(run))
+        first, stop = frames.frame_range(
+            start_s=start, end_s=end, frame_rate=manifest.frame_rate, n_frames=manifest.n_frames
+        )
+        span = frames.chunk_range(first, stop, chunk_frames=manifest.chunk_frames)
+        rows = (
+            analysis_run_repository.chunks(
+                session, manifest_id=manifest.id, user_id=run.user_id, first=span[0], last=span[1]
+            )
+            if span
+            else []
+        )
+        values = frames.assemble(
+            ((row.start_frame, row.data) for row in rows),
+            first=first,
+            stop=stop,
+            dtype=manifest.dtype,
+            dims=manifest.dimensions,
+        )
+        return FeatureSlice(manifest, first, frames.decimate(values, max_points=max_points, reduce=reduce))
+
+    def feature_series(self, session: Session, *, run: AnalysisRun, features: Collection[str]) -> list[StoredSeries]:
+        """The whole of each of ``features`` that the analysis stored, by name; a feature without chunks is left out."""
+        series = []
+        for manifest, chunks in analysis_run_repository.series(
+            session, analysis_id=run.id, user_id=run.user_id, features=features
+        ):
+            if not chunks:
+                continue
+            values = np.concatenate(
+                [frames.decode_chunk(c.data, dtype=manifest.dtype, dims=manifest.dimensions) for c in chunks]
+            )[: manifest.n_frames]
+            series.append(StoredSeries(feature=manifest.feature, hop_s=manifest.hop_seconds, values=values))
+        return series
+
+    def events(
+        self,
+        session: Session,
+        *,
+        run: AnalysisRun,
+        types: Sequence[str],
+        start: float | None = None,
+        end: float | None = None,
+    ) -> list[EventRow]:
+        """Events of ``types`` overlapping ``[start, end)`` (every one without a window), by time, type and id.
+
+        A section still running at ``start`` counts.
+        """
+        return analysis_run_repository.events(
+            session, analysis_id=run.id, user_id=run.user_id, types=types, start=start, end=end
+        )
+
+    def event_times(self, session: Session, *, run: AnalysisRun, event_type: str) -> list[float]:
+        """The times of every event of one type, in order: the beat or bar grid to snap to."""
+        return analysis_run_repository.event_times(
+            session, analysis_id=run.id, user_id=run.user_id, event_type=event_type
+        )
+
+    def waveform(
+        self,
+        storage: Storage,
+        *,
+        run: AnalysisRun,
+        legacy: bool,
+        zoom: int | None,
+        pixels: int | None,
+        start: float,
+        end: float | None,
+        channels: int | None,
+        bits: int,
+    ) -> tuple[Waveform, int]:
+        """The peaks covering ``[start, end)`` at ``zoom`` (or sized to ``pixels``), and the index of the first.
+
+        Read from the stored level that serves the zoom; 422 for a zoom none serves.
+        """
+        levels = waveform_levels(run)
+        plan = _waveform_plan(run, levels, zoom=zoom, pixels=pixels, start=start, end=end)
+        level = None if plan.level == levels[0] else plan.level
+        key = waveform_key(run.user_id, run.track_id, run.id, samples_per_pixel=level)
+        stored = parse_dat(_read_overview(storage, key, legacy=legacy, missing="the waveform is not stored"))
+        if channels is not None and channels not in (1, stored.channels):
+            raise InvalidInput(f"channels must be 1 (merged) or {stored.channels}", field="channels")
+        check_start(start, track_duration(run) or stored.duration_seconds)
+        peaks, first = stored.window(factor=plan.factor, start_s=start, end_s=end)
+        if channels == 1:
+            peaks = peaks.merge_channels()
+        return peaks.to_bits(bits), first
+
+    def thumbnail(self, storage: Storage, *, run: AnalysisRun, legacy: bool) -> bytes:
+        """The PNG thumbnail of the whole waveform."""
+        key = thumbnail_key(run.user_id, run.track_id, run.id)
+        return _read_overview(storage, key, legacy=legacy, missing="the waveform thumbnail is not stored")
 
     def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
         """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""
@@ -289,6 +493,56 @@ class AnalysisRunService:
             for e in result.events
         ]
         bulk_insert(session, AnalysisEvent, rows)
+
+
+def track_duration(run: AnalysisRun) -> float | None:
+    """The duration the analysis measured, in seconds; ``None`` when it has none."""
+    duration = (run.results or {}).get("duration_s")
+    return float(duration) if isinstance(duration, int | float) and math.isfinite(duration) else None
+
+
+def check_start(start: float, duration: float | None) -> None:
+    if duration is not None and start >= duration:
+        raise InvalidInput(f"start is past the end of the track ({duration:.3f} s)", field="start")
+
+
+def waveform_levels(run: AnalysisRun) -> list[int]:
+    """Stored zoom levels in samples per pixel, finest first (the order the analysis stored them in)."""
+    summary = (run.results or {}).get("waveform") or {}
+    levels = summary.get("samples_per_pixel") or []
+    return [int(level) for level in levels]
+
+
+def _waveform_plan(
+    run: AnalysisRun, levels: list[int], *, zoom: int | None, pixels: int | None, start: float, end: float | None
+) -> ZoomPlan:
+    """The stored level and factor that serve ``zoom``, or that size the window to ``pixels``; 422 otherwise."""
+    if pixels is not None:
+        duration = track_duration(run)
+        sample_rate = (run.results or {}).get("sample_rate")
+        if duration is None or not isinstance(sample_rate, int) or sample_rate <= 0:
+            return ZoomPlan(level=min(levels), factor=1)
+        window_s = max(0.0, min(end if end is not None else duration, duration) - start)
+        return plan_pixels(levels, samples=window_s * sample_rate, pixels=pixels)
+    plan = plan_zoom(levels, zoom)
+    if plan is None:
+        stored = ", ".join(str(level) for level in sorted(set(levels)))
+        if zoom is not None and zoom < min(levels):
+            message = f"zoom must be at least {min(levels)} samples per pixel, the finest stored"
+        else:
+            message = f"zoom {zoom} is not served: it must be a multiple of a stored level ({stored})"
+        raise InvalidInput(message, field="zoom")
+    return plan
+
+
+def _read_overview(storage: Storage, key: str, *, legacy: bool, missing: str) -> bytes:
+    """An analysis' overview file; with ``legacy``, the track's own where the analysis has none."""
+    for candidate in (key, legacy_overview_key(key)) if legacy else (key,):
+        try:
+            return storage.get_bytes(candidate)
+        except FileNotFoundError:
+            continue
+    raise NotFound(missing)
 
 
 analysis_run = AnalysisRunService()

@@ -1,16 +1,14 @@
 """Waveform peaks in BBC audiowaveform's formats: read stored levels, crop, combine zooms, convert bits, encode.
 
 A level holds, for each pixel of ``samples_per_pixel`` source samples and each channel, the (min, max) of those
-samples as int16 (full scale 32767) or int8 (127): ``data`` has shape ``(length, channels, 2)``. The binary
-``.dat`` form is version 2 (a 24-byte little-endian header, then pixel-major pairs; version 1 files, mono with a
-20-byte header, are read too); the JSON form carries the same header fields and a flat ``data`` list. peaks.js
-(waveform-data.js) loads either as served.
+samples as int16 (full scale 32767) or int8 (127): ``data`` has shape ``(length, channels, 2)``. The ``.dat`` and
+JSON forms are the analysis' own (:class:`analysis.types.WaveformPeaks`), which peaks.js (waveform-data.js) loads
+as served.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,18 +16,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-DAT_VERSION = 2
-_HEADER_V1 = struct.Struct("<iIiiI")
-_HEADER_V2 = struct.Struct("<iIiiIi")
-_FLAG_8BIT = 0x1
+from analysis.types import WaveformPeaks
+
 _FULL_SCALE = {8: 127.0, 16: 32767.0}
 _DTYPES = {8: "i1", 16: "<i2"}
 # Float error in ``seconds * sample_rate / samples_per_pixel`` must not move a crop edge by a pixel.
 _EDGE_TOLERANCE = 1e-9
-
-
-class WaveformFormatError(ValueError):
-    """Bytes that are not an audiowaveform ``.dat`` file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,46 +101,20 @@ class Waveform:
 
     def to_dat(self) -> bytes:
         """The audiowaveform binary format, version 2."""
-        flags = _FLAG_8BIT if self.bits == 8 else 0
-        header = _HEADER_V2.pack(
-            DAT_VERSION, flags, self.sample_rate, self.samples_per_pixel, self.length, self.channels
-        )
-        body: bytes = np.ascontiguousarray(self.data, dtype=_DTYPES[self.bits]).tobytes()
-        return header + body
+        return self._peaks().to_dat()
 
     def to_json(self) -> dict[str, Any]:
         """The audiowaveform JSON format, version 2: the header fields and a flat ``data`` list in ``.dat`` order."""
-        return {
-            "version": DAT_VERSION,
-            "channels": self.channels,
-            "sample_rate": self.sample_rate,
-            "samples_per_pixel": self.samples_per_pixel,
-            "bits": self.bits,
-            "length": self.length,
-            "data": self.data.reshape(-1).tolist(),
-        }
+        return self._peaks().to_json()
+
+    def _peaks(self) -> WaveformPeaks:
+        return WaveformPeaks(self.sample_rate, self.samples_per_pixel, self.channels, self.bits, self.data)
 
 
 def parse_dat(raw: bytes) -> Waveform:
-    """Read an audiowaveform ``.dat`` file (version 1 or 2)."""
-    if len(raw) < _HEADER_V1.size:
-        raise WaveformFormatError("waveform data is shorter than its header")
-    version, flags, sample_rate, samples_per_pixel, length = _HEADER_V1.unpack_from(raw)
-    if version == 1:
-        channels, offset = 1, _HEADER_V1.size
-    elif version == 2 and len(raw) >= _HEADER_V2.size:
-        channels, offset = _HEADER_V2.unpack_from(raw)[5], _HEADER_V2.size
-    else:
-        raise WaveformFormatError(f"unsupported waveform data version {version}")
-    bits = 8 if flags & _FLAG_8BIT else 16
-    if sample_rate < 1 or samples_per_pixel < 1 or channels < 1:
-        raise WaveformFormatError("waveform header has a non-positive rate, zoom or channel count")
-    dtype = _DTYPES[bits]
-    expected = length * channels * 2
-    if len(raw) < offset + expected * np.dtype(dtype).itemsize:
-        raise WaveformFormatError("waveform data is shorter than its header says")
-    body = np.frombuffer(raw, dtype=dtype, count=expected, offset=offset)
-    return Waveform(sample_rate, samples_per_pixel, bits, body.reshape(length, channels, 2))
+    """Read an audiowaveform ``.dat`` file (version 1 or 2); :class:`analysis.errors.WaveformFormatError` if not one."""
+    peaks = WaveformPeaks.from_dat(raw)
+    return Waveform(peaks.sample_rate, peaks.samples_per_pixel, peaks.bits, peaks.data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisEvent
 from service.annotation.models import TrackAnnotation, TrackRegion
 
 
@@ -74,34 +73,5 @@ class RegionRepository:
         return 0 if last is None else last + 1
 
 
-class AnalysisEventRepository:
-    """Reads the events of one analysis: the beat grid for snapping and the sections for regions."""
-
-    def times(self, session: Session, *, user_id: uuid.UUID, analysis_id: uuid.UUID, event_type: str) -> list[float]:
-        stmt = (
-            select(AnalysisEvent.time_seconds)
-            .where(
-                AnalysisEvent.user_id == user_id,
-                AnalysisEvent.analysis_id == analysis_id,
-                AnalysisEvent.event_type == event_type,
-            )
-            .order_by(AnalysisEvent.time_seconds)
-        )
-        return list(session.scalars(stmt))
-
-    def sections(self, session: Session, *, user_id: uuid.UUID, analysis_id: uuid.UUID) -> list[AnalysisEvent]:
-        stmt = (
-            select(AnalysisEvent)
-            .where(
-                AnalysisEvent.user_id == user_id,
-                AnalysisEvent.analysis_id == analysis_id,
-                AnalysisEvent.event_type == "section",
-            )
-            .order_by(AnalysisEvent.time_seconds, AnalysisEvent.id)
-        )
-        return list(session.scalars(stmt))
-
-
 annotation_repository = AnnotationRepository()
 region_repository = RegionRepository()
-analysis_event_repository = AnalysisEventRepository()

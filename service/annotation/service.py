@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from sqlalchemy.orm import Session
 
-from service.analysis_run.repository import analysis_run_repository
+from service.analysis_run.service import analysis_run as analysis_run_service
 from service.annotation.formats import (
     FormatError,
     Label,
@@ -28,7 +28,7 @@ from service.annotation.formats import (
     write_jams,
 )
 from service.annotation.models import TrackAnnotation, TrackRegion
-from service.annotation.repository import analysis_event_repository, annotation_repository, region_repository
+from service.annotation.repository import annotation_repository, region_repository
 from service.annotation.schemas import (
     ANNOTATION_TYPES,
     REGION_TYPES,
@@ -145,14 +145,8 @@ def _invalid(problems: list[Problem]) -> InvalidInput:
 
 def _snap_grid(session: Session, *, track: ReferenceTrack, snap: SnapTo) -> list[float]:
     event_type, unit = _SNAP_EVENTS[snap]
-    analysis = analysis_run_repository.latest_succeeded_for_track(session, track_id=track.id, user_id=track.user_id)
-    times = (
-        []
-        if analysis is None
-        else analysis_event_repository.times(
-            session, user_id=track.user_id, analysis_id=analysis.id, event_type=event_type
-        )
-    )
+    analysis = analysis_run_service.latest_succeeded(session, track_id=track.id, user_id=track.user_id)
+    times = [] if analysis is None else analysis_run_service.event_times(session, run=analysis, event_type=event_type)
     if not times:
         raise InvalidInput(f"snap: the track has no analysed {unit}s to snap to", field="snap")
     return times
@@ -593,7 +587,7 @@ class RegionService(_TrackItemService[TrackRegion]):
     def from_sections(self, session: Session, *, user: User, track_id: uuid.UUID) -> list[TrackRegion]:
         """A section region per section of the latest analysis, skipping those already there; the ones created."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        analysis = analysis_run_repository.latest_succeeded_for_track(session, track_id=track.id, user_id=user.id)
+        analysis = analysis_run_service.latest_succeeded(session, track_id=track.id, user_id=user.id)
         if analysis is None:
             raise InvalidInput("the track has no finished analysis to take sections from")
         existing = {
@@ -602,9 +596,7 @@ class RegionService(_TrackItemService[TrackRegion]):
         }
         sort_order = region_repository.next_sort_order(session, user_id=user.id, track_id=track.id)
         created: list[TrackRegion] = []
-        for index, event in enumerate(
-            analysis_event_repository.sections(session, user_id=user.id, analysis_id=analysis.id)
-        ):
+        for index, event in enumerate(analysis_run_service.events(session, run=analysis, types=("section",))):
             start = event.time_seconds
             end = start + (event.duration_seconds or 0.0)
             if track.duration_seconds is not None:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisEvent, FrameData, FrameManifest
 from service.annotation.models import TrackRegion
 from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
 from service.user.models import User
@@ -97,50 +96,7 @@ class PresetRepository:
 
 
 class PromptDataRepository:
-    """The analysis data and regions the prompt engine reads, each query scoped to the owner."""
-
-    def events(
-        self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID, event_types: Sequence[str]
-    ) -> list[AnalysisEvent]:
-        stmt = (
-            select(AnalysisEvent)
-            .where(
-                AnalysisEvent.analysis_id == analysis_id,
-                AnalysisEvent.user_id == user_id,
-                AnalysisEvent.event_type.in_(list(event_types)),
-            )
-            .order_by(AnalysisEvent.time_seconds, AnalysisEvent.event_type, AnalysisEvent.id)
-        )
-        return list(session.scalars(stmt))
-
-    def frames(
-        self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID, features: Collection[str]
-    ) -> list[tuple[FrameManifest, list[FrameData]]]:
-        """The manifests of ``features`` with their chunks in order."""
-        if not features:
-            return []
-        manifests = list(
-            session.scalars(
-                select(FrameManifest)
-                .where(
-                    FrameManifest.analysis_id == analysis_id,
-                    FrameManifest.user_id == user_id,
-                    FrameManifest.feature.in_(sorted(features)),
-                )
-                .order_by(FrameManifest.feature)
-            )
-        )
-        if not manifests:
-            return []
-        chunks: dict[uuid.UUID, list[FrameData]] = {m.id: [] for m in manifests}
-        stmt = (
-            select(FrameData)
-            .where(FrameData.manifest_id.in_(list(chunks)), FrameData.user_id == user_id)
-            .order_by(FrameData.manifest_id, FrameData.chunk_index)
-        )
-        for chunk in session.scalars(stmt):
-            chunks[chunk.manifest_id].append(chunk)
-        return [(m, chunks[m.id]) for m in manifests]
+    """The regions the prompt engine reads, each query scoped to the owner; analysis data comes from its service."""
 
     def regions(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> list[TrackRegion]:
         stmt = (

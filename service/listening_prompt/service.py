@@ -5,12 +5,11 @@ import uuid
 from collections.abc import Container, Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.analysis_run.frames import decode_chunk
-from service.analysis_run.repository import analysis_run_repository
+from service.analysis_run.models import AnalysisRun
+from service.analysis_run.service import analysis_run as analysis_run_service
 from service.audit.service import audit as audit_service
 from service.errors import Conflict, InvalidInput, NotFound
 from service.listening_prompt import engine
@@ -236,7 +235,7 @@ class PromptService:
         active = template_repository.list(session)
         if category is not None and category not in {t.category for t in active}:
             raise InvalidInput(f"category: unknown category {category!r}", field="category")
-        run = analysis_run_repository.latest_succeeded_for_track(session, track_id=track.id, user_id=user.id)
+        run = analysis_run_service.latest_succeeded(session, track_id=track.id, user_id=user.id)
         if run is None or run.results is None:
             raise NotFound("track has no finished analysis yet: prompts need a succeeded analysis")
 
@@ -247,9 +246,7 @@ class PromptService:
             )
             for t in chosen
         ]
-        data = self._analysis_input(
-            session, user=user, track_id=track.id, analysis_id=run.id, summary=run.results, specs=specs
-        )
+        data = self._analysis_input(session, user=user, track_id=track.id, run=run, summary=run.results, specs=specs)
         region_id = str(configuration.region_id) if configuration.region_id is not None else None
         rendered = engine.render(specs, data, region_id=region_id)
         prompts = list(rendered.prompts)
@@ -301,13 +298,11 @@ class PromptService:
         *,
         user: User,
         track_id: uuid.UUID,
-        analysis_id: uuid.UUID,
+        run: AnalysisRun,
         summary: dict[str, Any],
         specs: list[engine.TemplateSpec],
     ) -> engine.AnalysisInput:
-        events = prompt_data_repository.events(
-            session, analysis_id=analysis_id, user_id=user.id, event_types=_TIMELINE_EVENTS
-        )
+        events = analysis_run_service.events(session, run=run, types=_TIMELINE_EVENTS)
         sections = tuple(
             engine.Section(
                 start_s=e.time_seconds,
@@ -320,16 +315,10 @@ class PromptService:
             if e.event_type == "section"
         )
         downbeats = tuple(e.time_seconds for e in events if e.event_type == "downbeat")
-        series: dict[str, engine.Series] = {}
-        for manifest, chunks in prompt_data_repository.frames(
-            session, analysis_id=analysis_id, user_id=user.id, features=engine.series_needed(specs)
-        ):
-            if not chunks:
-                continue
-            values = np.concatenate(
-                [decode_chunk(c.data, dtype=manifest.dtype, dims=manifest.dimensions) for c in chunks]
-            )[: manifest.n_frames]
-            series[manifest.feature] = engine.Series(hop_s=manifest.hop_seconds, values=values)
+        series = {
+            s.feature: engine.Series(hop_s=s.hop_s, values=s.values)
+            for s in analysis_run_service.feature_series(session, run=run, features=engine.series_needed(specs))
+        }
         regions = tuple(
             engine.Region(id=str(r.id), name=r.name, start_s=r.start_time_seconds, end_s=r.end_time_seconds)
             for r in prompt_data_repository.regions(session, track_id=track_id, user_id=user.id)

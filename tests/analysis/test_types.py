@@ -102,3 +102,19 @@ def test_summary_is_plain_json() -> None:
     assert summary["duration_s"] == 6.0
     assert summary["key"] == result.key
     assert {"bpm", "bpm_confidence", "key_confidence", "rms_db_mean"} <= summary.keys()
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_waveform_dat_reads_back_what_it_writes(rng: np.random.Generator, bits: int) -> None:
+    # given
+    samples = rng.uniform(-1.0, 1.0, size=(3, 1000)).astype(np.float32)
+    peaks = WaveformPeaks.from_samples(samples, sample_rate=22050, samples_per_pixel=100, bits=bits)
+
+    # when
+    read = WaveformPeaks.from_dat(peaks.to_dat())
+
+    # then
+    assert (read.sample_rate, read.samples_per_pixel, read.channels, read.bits) == (22050, 100, 3, bits)
+    assert read.data.dtype == peaks.data.dtype
+    assert np.array_equal(read.data, peaks.data)
+    assert read.to_dat() == peaks.to_dat()

@@ -8,8 +8,9 @@ import struct
 import numpy as np
 import pytest
 
+from analysis.errors import WaveformFormatError
 from analysis.types import WaveformPeaks
-from service.analysis_run.waveform import Waveform, WaveformFormatError, ZoomPlan, parse_dat, plan_pixels, plan_zoom
+from service.analysis_run.waveform import Waveform, ZoomPlan, parse_dat, plan_pixels, plan_zoom
 
 LEVELS = [256, 512, 1024, 2048, 4096]
 
