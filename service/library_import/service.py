@@ -14,7 +14,6 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.service import ANALYZE_TASK
 from service.config import Settings
-from service.db import after_commit, utcnow
+from service.db import SessionScope, after_commit, utcnow
 from service.errors import InvalidInput, ServiceError
 from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
@@ -57,7 +56,6 @@ MAX_RECORDED_ERRORS = 1000
 _TRACK_IDS = uuid.UUID("5b0f8f4e-33d4-4c0b-9a55-7f1c3c6f2a10")
 _PERMANENT_S3_ERRORS = frozenset({"NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidBucketName"})
 
-SessionScope = Callable[[], AbstractContextManager[Session]]
 T = TypeVar("T")
 
 

@@ -16,7 +16,7 @@ from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.schemas import AnalysisRead
-from service.auth import CurrentUser
+from service.auth import CurrentUser, client_ip
 from service.config import settings
 from service.db import SessionDep
 from service.errors import (
@@ -44,10 +44,6 @@ router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 
 def _read(track: ReferenceTrack, analysis: AnalysisRun | None) -> TrackRead:
     return TrackRead.build(track, analysis)
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -279,5 +275,5 @@ def delete_track(
     request: Request, track_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> Response:
     """Delete a track with its analyses, annotations and stored files."""
-    track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=_client_ip(request))
+    track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
