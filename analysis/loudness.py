@@ -227,7 +227,7 @@ def k_weighting_sos(*, sr: int) -> Float64Array:
     return np.array([shelf, highpass], dtype=np.float64)
 
 
-def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
+def measure_loudness(y: npt.ArrayLike, *, sr: int) -> Loudness:
     """Measure loudness (BS.1770-4 / EBU R 128), loudness range (EBU Tech 3342) and sample and true peak.
 
     The channels are K-weighted, squared and summed per 100 ms step with the BS.1770-4 channel weights; 400 ms
@@ -241,7 +241,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
 
     Parameters
     ----------
-    x : np.ndarray, shape (channels, n_samples) or (n_samples,)
+    y : np.ndarray, shape (channels, n_samples) or (n_samples,)
         Float audio in ``[-1, 1]`` at its original rate. Channel weights follow BS.1770-4: 1 or 2 channels weigh
         1.0 each (so a mono file reads 3 LU below the same signal as dual-mono stereo); 5 channels are taken as
         L, R, C, Ls, Rs (surrounds 1.41); 6 channels as L, R, C, LFE, Ls, Rs (WAV/SMPTE order, LFE excluded from
@@ -259,7 +259,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
     Raises
     ------
     AnalysisParameterError
-        If ``x`` is empty, not 1-D/2-D, samples-first, integer or non-finite, or ``sr`` is out of range.
+        If ``y`` is empty, not 1-D/2-D, samples-first, integer or non-finite, or ``sr`` is out of range.
 
     References
     ----------
@@ -267,7 +267,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
     .. [2] EBU Tech 3341, "Loudness Metering: 'EBU Mode' metering to supplement EBU R 128", 2016.
     .. [3] EBU Tech 3342, "Loudness Range: a measure to supplement EBU R 128 loudness normalization", 2016.
     """
-    samples = as_channels_first(x)
+    samples = as_channels_first(y)
     sr = check_sr(sr)
     kernels = _kernels()
     peak, true_peak, sum_squares = kernels.peaks(
