@@ -5,7 +5,7 @@ Only :mod:`analysis.io` touches files. Every error is an :class:`~analysis.error
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from analysis._threads import set_threads
 from analysis._version import ANALYZER_VERSION
@@ -31,9 +31,9 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    # The pipeline imports scipy and numba, seconds of start-up: loaded on first use, so a process that only
-    # probes files or reads stored waveforms (the API) never pays for it.
+def __getattr__(name: str) -> Any:
+    # The pipeline imports scipy, librosa and numba (about two seconds): it loads on first use, so that the
+    # service can share the analysis' names (bands, pitch classes) without paying for it at start-up.
     if name == "analyze":
         from analysis.pipeline import analyze
 

@@ -41,12 +41,12 @@ def format_problem(*, sr: int, channels: int) -> str | None:
     return None
 
 
-def sample_values_problem(x: Float32Array) -> str | None:
-    """Why the values of float samples ``x`` cannot be analysed (NaN, infinite or absurdly large), else ``None``."""
-    if x.size == 0:
+def sample_values_problem(y: Float32Array) -> str | None:
+    """Why the values of float samples ``y`` cannot be analysed (NaN, infinite or absurdly large), else ``None``."""
+    if y.size == 0:
         return None
     # Two reductions, no temporary array: NaN propagates through both, so a non-finite peak means NaN or inf.
-    peak = max(float(x.max()), -float(x.min()))
+    peak = max(float(y.max()), -float(y.min()))
     if not math.isfinite(peak):
         return "contain NaN or infinite values"
     if peak > MAX_ABS_SAMPLE:
@@ -70,7 +70,7 @@ def check_positive_int(value: object, *, name: str) -> int:
     return int(value)
 
 
-def as_channels_first(samples: npt.ArrayLike) -> Float32Array:
+def as_channels_first(y: npt.ArrayLike) -> Float32Array:
     """Validate audio samples and return them as a C-contiguous ``(channels, n_samples)`` float32 array.
 
     Raises
@@ -79,7 +79,7 @@ def as_channels_first(samples: npt.ArrayLike) -> Float32Array:
         If the array is not 1-D or 2-D, is empty, looks samples-first, or holds NaN, infinite or absurdly large
         values (beyond ``MAX_ABS_SAMPLE``).
     """
-    x = np.asarray(samples)
+    x = np.asarray(y)
     if not (np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
         raise AnalysisParameterError(f"samples must be a numeric array, got dtype {x.dtype}")
     if x.ndim == 1:

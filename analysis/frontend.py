@@ -11,7 +11,7 @@ frames it keeps
   mel bands and per-frame descriptors block by block, so the full linear spectrogram (635 MB for an hour) is
   never held;
 - per-frame energies of the mid, side ``(L - R) / 2``, left and right signals and of the L·R cross-spectrum in
-  the producer bands of :mod:`analysis.tonal`, up to 20 kHz, which tonal balance and stereo image read.
+  the producer bands of :mod:`analysis.tonal_balance`, up to 20 kHz, which tonal balance and stereo image read.
 
 The complex spectra never exist for the whole track at once, so memory grows with the number of frames times
 what the reducers keep, not with the number of samples times the FFT size.
@@ -30,7 +30,7 @@ from analysis._resample import resample_dc_free
 from analysis._threads import fft_threads
 from analysis._typing import Float32Array
 from analysis._windows import hann
-from analysis.tonal import BAND_NAMES, band_bins
+from analysis.tonal_balance import BAND_NAMES, band_bins
 
 __all__ = ["FRAME_SR", "HOP_LENGTH", "MONO_BINS", "N_FFT", "BandEnergies", "Frontend", "MonoReducer", "frontend"]
 
@@ -46,7 +46,7 @@ MonoReducer = Callable[[Float32Array], Float32Array]
 
 @dataclass(frozen=True, slots=True)
 class BandEnergies:
-    """Per-frame energies in each producer band (:data:`analysis.tonal.BAND_NAMES`), arrays ``(n_frames, 6)``.
+    """Per-frame energies in each producer band (:data:`analysis.tonal_balance.BAND_NAMES`), arrays ``(n_frames, 6)``.
 
     Energies are mean squares of the band-limited signals (Parseval over the band's STFT bins; a full-scale sine
     reads 0.5). ``cross`` is the real part of the L·R* cross-spectrum, scaled alike. ``valid`` marks the bands
@@ -91,15 +91,15 @@ class Frontend:
         return int(self.bands.mid.shape[0])
 
 
-def frontend(x: Float32Array, *, sr: int, mono: Mapping[str, MonoReducer] | None = None) -> Frontend:
+def frontend(y: Float32Array, *, sr: int, mono: Mapping[str, MonoReducer] | None = None) -> Frontend:
     """Run the shared STFT pass.
 
     Parameters
     ----------
-    x : np.ndarray, shape (channels, n_samples)
+    y : np.ndarray, shape (channels, n_samples)
         Float audio. Channel 0 is left and the last channel is right; a mono input is its own mid.
     sr : int
-        Sampling rate of ``x`` in Hz.
+        Sampling rate of ``y`` in Hz.
     mono : mapping of str to callable, optional
         Reducers of the mono power spectrogram (1025 bins on the 22.05 kHz / 2048-point grid, frames last),
         called once per block of up to 512 frames; ``{"power": lambda s: s}`` keeps the whole spectrogram.
@@ -111,11 +111,11 @@ def frontend(x: Float32Array, *, sr: int, mono: Mapping[str, MonoReducer] | None
         the length at 44.1 kHz.
     """
     reducers = dict(mono or {})
-    stereo = x.shape[0] >= 2
-    length = x.shape[1] if sr == FRAME_SR else round(x.shape[1] * FRAME_SR / sr)
+    stereo = y.shape[0] >= 2
+    length = y.shape[1] if sr == FRAME_SR else round(y.shape[1] * FRAME_SR / sr)
     n_frames = 1 + length // HOP_LENGTH
-    left = _Channel(x[0], sr=sr, length=length)
-    right = _Channel(x[-1], sr=sr, length=length) if stereo else left
+    left = _Channel(y[0], sr=sr, length=length)
+    right = _Channel(y[-1], sr=sr, length=length) if stereo else left
     window = hann(N_FFT).astype(np.float32)
     # Band sums are linear in the power, so one matrix product per block gives them all; mid and side follow
     # from |L|^2, |R|^2 and Re(L R*) without ever forming their spectra.

@@ -444,6 +444,16 @@ def _iter_chunks(
         raise AudioDecodeError(f"{name}: truncated file (a chunk header is cut off at byte {pos})")
 
 
+def _format_chunk(
+    f: BinaryIO, offset: int, chunk_size: int, *, size: int, name: str, container: str, chunk: str
+) -> bytes:
+    """Read the first 64 bytes of the chunk that describes the audio (WAV ``fmt``, AIFF ``COMM``): all we need."""
+    if offset + chunk_size > size:
+        raise AudioDecodeError(f"{name}: truncated {container} file (the {chunk} chunk is cut off)")
+    f.seek(offset)
+    return f.read(min(chunk_size, 64))
+
+
 def _parse_wav(f: BinaryIO, size: int, name: str) -> _PcmLayout:
     f.seek(0)
     riff_id, _, _ = struct.unpack("<4sI4s", f.read(12))
@@ -454,10 +464,7 @@ def _parse_wav(f: BinaryIO, size: int, name: str) -> _PcmLayout:
             f.seek(offset)
             _, ds64_data_size, _ = struct.unpack("<QQQ", f.read(24))
         elif chunk_id == b"fmt ":
-            if offset + chunk_size > size:
-                raise AudioDecodeError(f"{name}: truncated WAV file (the fmt chunk is cut off)")
-            f.seek(offset)
-            fmt_chunk = f.read(min(chunk_size, 64))
+            fmt_chunk = _format_chunk(f, offset, chunk_size, size=size, name=name, container="WAV", chunk="fmt")
         elif chunk_id == b"data":
             if fmt_chunk is None or len(fmt_chunk) < 16:
                 raise AudioDecodeError(f"{name}: invalid WAV file (no fmt chunk before the audio data)")
@@ -535,10 +542,7 @@ def _parse_aiff(f: BinaryIO, size: int, name: str) -> _PcmLayout:
     comm: bytes | None = None
     for chunk_id, offset, chunk_size in _iter_chunks(f, start=12, end=size, size=size, name=name, big_endian=True):
         if chunk_id == b"COMM":
-            if offset + chunk_size > size:
-                raise AudioDecodeError(f"{name}: truncated AIFF file (the COMM chunk is cut off)")
-            f.seek(offset)
-            comm = f.read(min(chunk_size, 64))
+            comm = _format_chunk(f, offset, chunk_size, size=size, name=name, container="AIFF", chunk="COMM")
         elif chunk_id == b"SSND":
             if comm is None or len(comm) < 18:
                 raise AudioDecodeError(f"{name}: invalid AIFF file (no COMM chunk before the audio data)")

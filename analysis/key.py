@@ -13,12 +13,11 @@ from typing import Literal
 import numpy as np
 
 from analysis._typing import Float32Array, Float64Array
+from analysis.chroma import nnls_chroma
 from analysis.errors import AnalysisParameterError
-from analysis.tonality import nnls_chroma
+from analysis.pitch import PITCH_CLASSES
 
 __all__ = ["KEY_PROFILES", "PITCH_CLASSES", "KeyEstimate", "estimate_key"]
-
-PITCH_CLASSES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
 ProfileName = Literal["krumhansl", "temperley", "albrecht", "shaath", "edma"]
 
@@ -115,7 +114,7 @@ def estimate_key(
     """Estimate the global key and the tuning of a track.
 
     Treble and bass chroma come from NNLS approximate transcription of a tuning-compensated, whitened,
-    percussion-suppressed log-frequency spectrum (:func:`analysis.tonality.nnls_chroma`); the bass counts half.
+    percussion-suppressed log-frequency spectrum (:func:`analysis.chroma.nnls_chroma`); the bass counts half.
     Each active frame is scaled to unit sum (so loud passages do not outvote quiet ones), the frames are summed,
     log-compressed (``log1p(10 * v / max v)``) and correlated with the 24 rotations of a major and a minor key
     profile (Sha'ath's, made for popular music, by default).

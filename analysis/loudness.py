@@ -227,7 +227,7 @@ def k_weighting_sos(*, sr: int) -> Float64Array:
     return np.array([shelf, highpass], dtype=np.float64)
 
 
-def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
+def measure_loudness(y: npt.ArrayLike, *, sr: int) -> Loudness:
     """Measure loudness (BS.1770-4 / EBU R 128), loudness range (EBU Tech 3342) and sample and true peak.
 
     The channels are K-weighted, squared and summed per 100 ms step with the BS.1770-4 channel weights; 400 ms
@@ -241,7 +241,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
 
     Parameters
     ----------
-    x : np.ndarray, shape (channels, n_samples) or (n_samples,)
+    y : np.ndarray, shape (channels, n_samples) or (n_samples,)
         Float audio in ``[-1, 1]`` at its original rate. Channel weights follow BS.1770-4: 1 or 2 channels weigh
         1.0 each (so a mono file reads 3 LU below the same signal as dual-mono stereo); 5 channels are taken as
         L, R, C, Ls, Rs (surrounds 1.41); 6 channels as L, R, C, LFE, Ls, Rs (WAV/SMPTE order, LFE excluded from
@@ -259,7 +259,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
     Raises
     ------
     AnalysisParameterError
-        If ``x`` is empty, not 1-D/2-D, samples-first, integer or non-finite, or ``sr`` is out of range.
+        If ``y`` is empty, not 1-D/2-D, samples-first, integer or non-finite, or ``sr`` is out of range.
 
     References
     ----------
@@ -267,7 +267,7 @@ def measure_loudness(x: npt.ArrayLike, *, sr: int) -> Loudness:
     .. [2] EBU Tech 3341, "Loudness Metering: 'EBU Mode' metering to supplement EBU R 128", 2016.
     .. [3] EBU Tech 3342, "Loudness Range: a measure to supplement EBU R 128 loudness normalization", 2016.
     """
-    samples = as_channels_first(x)
+    samples = as_channels_first(y)
     sr = check_sr(sr)
     kernels = _kernels()
     peak, true_peak, sum_squares = kernels.peaks(
@@ -486,6 +486,15 @@ def _phase_abs_max_bits(window: Any, h: Any, out: Any) -> Any:
     return top
 
 
+@numba.njit(inline="always")
+def _k_weight(v: Any, s0: Any, s1: Any, s2: Any, s3: Any, k: Any) -> Any:
+    """One sample ``v`` through the shelf and the high-pass (transposed direct form II): output, new state."""
+    b0, b1, b2, a1, a2, c0, c1, c2, d1, d2 = k
+    y = b0 * v + s0
+    z = c0 * y + s2
+    return z, b1 * v - a1 * y + s1, b2 * v - a2 * y, c1 * y - d1 * z + s3, c2 * y - d2 * z
+
+
 @numba.njit(nogil=True, fastmath={"contract"}, cache=True)
 def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
     """Sum of the squared K-weighted signal of each channel over each full ``step`` and over the partial tail.
@@ -497,8 +506,7 @@ def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
     n_channels, n = x.shape
     n_steps = n // step
     out = np.zeros((n_channels, n_steps + 1))
-    b0, b1, b2, a1, a2 = sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5]
-    c0, c1, c2, d1, d2 = sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5]
+    k = (sos[0, 0], sos[0, 1], sos[0, 2], sos[0, 4], sos[0, 5], sos[1, 0], sos[1, 1], sos[1, 2], sos[1, 4], sos[1, 5])
     per_lane = n_steps // 4
     o1, o2, o3 = per_lane * step, 2 * per_lane * step, 3 * per_lane * step
     warm = min(warm_up, o1)
@@ -506,14 +514,10 @@ def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
         s = np.zeros(16)  # per lane: shelf state 1, shelf state 2, high-pass state 1, high-pass state 2
         for i in range(-warm, 0):
             for lane, origin in ((1, o1), (2, o2), (3, o3)):
-                v = np.float64(x[c, origin + i])
                 q = 4 * lane
-                y = b0 * v + s[q]
-                s[q] = b1 * v - a1 * y + s[q + 1]
-                s[q + 1] = b2 * v - a2 * y
-                z = c0 * y + s[q + 2]
-                s[q + 2] = c1 * y - d1 * z + s[q + 3]
-                s[q + 3] = c2 * y - d2 * z
+                _, s[q], s[q + 1], s[q + 2], s[q + 3] = _k_weight(
+                    np.float64(x[c, origin + i]), s[q], s[q + 1], s[q + 2], s[q + 3], k
+                )
         p0, p1, p2, p3 = s[0], s[1], s[2], s[3]
         q0, q1, q2, q3 = s[4], s[5], s[6], s[7]
         r0, r1, r2, r3 = s[8], s[9], s[10], s[11]
@@ -522,37 +526,13 @@ def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
             e0 = e1 = e2 = e3 = 0.0
             start = j * step
             for i in range(start, start + step):
-                v = np.float64(x[c, i])
-                y = b0 * v + p0
-                p0 = b1 * v - a1 * y + p1
-                p1 = b2 * v - a2 * y
-                z = c0 * y + p2
-                p2 = c1 * y - d1 * z + p3
-                p3 = c2 * y - d2 * z
+                z, p0, p1, p2, p3 = _k_weight(np.float64(x[c, i]), p0, p1, p2, p3, k)
                 e0 += z * z
-                v = np.float64(x[c, o1 + i])
-                y = b0 * v + q0
-                q0 = b1 * v - a1 * y + q1
-                q1 = b2 * v - a2 * y
-                z = c0 * y + q2
-                q2 = c1 * y - d1 * z + q3
-                q3 = c2 * y - d2 * z
+                z, q0, q1, q2, q3 = _k_weight(np.float64(x[c, o1 + i]), q0, q1, q2, q3, k)
                 e1 += z * z
-                v = np.float64(x[c, o2 + i])
-                y = b0 * v + r0
-                r0 = b1 * v - a1 * y + r1
-                r1 = b2 * v - a2 * y
-                z = c0 * y + r2
-                r2 = c1 * y - d1 * z + r3
-                r3 = c2 * y - d2 * z
+                z, r0, r1, r2, r3 = _k_weight(np.float64(x[c, o2 + i]), r0, r1, r2, r3, k)
                 e2 += z * z
-                v = np.float64(x[c, o3 + i])
-                y = b0 * v + t0
-                t0 = b1 * v - a1 * y + t1
-                t1 = b2 * v - a2 * y
-                z = c0 * y + t2
-                t2 = c1 * y - d1 * z + t3
-                t3 = c2 * y - d2 * z
+                z, t0, t1, t2, t3 = _k_weight(np.float64(x[c, o3 + i]), t0, t1, t2, t3, k)
                 e3 += z * z
             out[c, j] = e0
             out[c, per_lane + j] = e1
@@ -562,13 +542,7 @@ def _k_weighted_energy(x: Any, sos: Any, step: int, warm_up: int) -> Any:
         for j in range(4 * per_lane, n_steps + 1):
             e = 0.0
             for i in range(j * step, min((j + 1) * step, n)):
-                v = np.float64(x[c, i])
-                y = b0 * v + t0
-                t0 = b1 * v - a1 * y + t1
-                t1 = b2 * v - a2 * y
-                z = c0 * y + t2
-                t2 = c1 * y - d1 * z + t3
-                t3 = c2 * y - d2 * z
+                z, t0, t1, t2, t3 = _k_weight(np.float64(x[c, i]), t0, t1, t2, t3, k)
                 e += z * z
             out[c, j] = e
     return out

@@ -22,6 +22,7 @@ from analysis._resample import resample_dc_free
 from analysis._typing import Float32Array
 from analysis._validate import as_channels_first, check_sr
 from analysis._version import ANALYZER_VERSION
+from analysis.chroma import TONAL_SR
 from analysis.frontend import FRAME_SR, frontend
 from analysis.frontend import HOP_LENGTH as HOP_LENGTH_FULL
 from analysis.key import estimate_key
@@ -32,8 +33,7 @@ from analysis.stereo import stereo_image_from_bands
 from analysis.structure import Section, segment
 from analysis.tempo import Rhythm, estimate_rhythm, flux_filterbank
 from analysis.timbre import mfcc, spectral_flatness, spectral_rolloff
-from analysis.tonal import BAND_NAMES, tonal_balance_from_bands
-from analysis.tonality import TONAL_SR
+from analysis.tonal_balance import BAND_NAMES, tonal_balance_from_bands
 from analysis.types import Event, FeatureSeries, TrackAnalysis
 from analysis.waveform import thumbnail_png, waveform_levels
 
@@ -49,15 +49,15 @@ _ONSET_DELTA = 0.07
 N_MELS = 128
 
 
-def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
+def analyze(y: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
     """Analyse a whole track: rhythm, key, loudness, tonal balance, stereo image, timbre, structure, waveforms.
 
     Parameters
     ----------
-    samples : np.ndarray, shape (channels, n_samples) or (n_samples,)
+    y : np.ndarray, shape (channels, n_samples) or (n_samples,)
         Float audio in ``[-1, 1]`` (up to 64 channels; the first and last are taken as left and right).
     sr : int
-        Sampling rate of ``samples`` in Hz (1000 to 768000).
+        Sampling rate of ``y`` in Hz (1000 to 768000).
 
     Returns
     -------
@@ -77,9 +77,9 @@ def analyze(samples: npt.ArrayLike, *, sr: int) -> TrackAnalysis:
     Raises
     ------
     AnalysisParameterError
-        If ``samples`` is empty, not 1-D/2-D, samples-first, integer, non-finite, or ``sr`` is out of range.
+        If ``y`` is empty, not 1-D/2-D, samples-first, integer, non-finite, or ``sr`` is out of range.
     """
-    x = as_channels_first(samples)
+    x = as_channels_first(y)
     sr = check_sr(sr)
     duration_s = x.shape[1] / sr
 
@@ -232,26 +232,26 @@ def _series(name: str, hop_s: float, values: npt.ArrayLike, unit: str, descripti
     return FeatureSeries(name=name, hop_s=hop_s, values=np.ascontiguousarray(array), unit=unit, description=description)
 
 
-def _mono_at(x: Float32Array, sr: int, target_sr: int) -> Float32Array:
+def _mono_at(y: Float32Array, sr: int, target_sr: int) -> Float32Array:
     """Mix to DC-free mono at ``target_sr``.
 
     Each channel is resampled in blocks with its mean removed first (a DC step at the ends would otherwise ring
     through the resampler) and added into one preallocated output, so no full-length copy is ever made.
     """
     if sr == target_sr:
-        same_rate: Float32Array = x.mean(axis=0, dtype=np.float32)
+        same_rate: Float32Array = y.mean(axis=0, dtype=np.float32)
         same_rate -= np.float32(same_rate.mean(dtype=np.float64))
         return same_rate
-    mono = np.zeros(int(np.ceil(x.shape[1] * target_sr / sr)) + 64, dtype=np.float32)
+    mono = np.zeros(int(np.ceil(y.shape[1] * target_sr / sr)) + 64, dtype=np.float32)
     length = mono.size
-    for channel in x:
+    for channel in y:
         done = 0
         for part in resample_dc_free(channel, sr=sr, target_sr=target_sr):
             mono[done : done + part.size] += part[: mono.size - done]
             done += part.size
         length = min(length, done)
     mixed: Float32Array = mono[:length]
-    mixed /= np.float32(x.shape[0])
+    mixed /= np.float32(y.shape[0])
     return mixed
 
 

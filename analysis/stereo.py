@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from analysis._numba import njit
 from analysis._typing import Float32Array, Float64Array
 from analysis.errors import AnalysisParameterError
-from analysis.tonal import BAND_NAMES, band_bins
+from analysis.tonal_balance import BAND_NAMES, band_bins
 
 __all__ = [
     "ACTIVE_FRAME_RANGE_DB",
@@ -63,7 +64,7 @@ class StereoImage:
     balance_db : float or None
         Track left energy over right energy in dB (positive: left louder); ``None`` if either channel is silent.
     band_names : tuple of str
-        The producer bands (``analysis.tonal.BAND_NAMES``).
+        The producer bands (``analysis.tonal_balance.BAND_NAMES``).
     band_width : tuple of (float or None)
         Width of each band over the whole track (energy-weighted); ``None`` for bands above the source's Nyquist
         frequency or without energy.
@@ -288,11 +289,8 @@ class _Kernels:
 
 @functools.cache
 def _kernels() -> _Kernels:
-    # numba takes about a second to import; only the first measurement pays for it.
-    import numba
-
-    jit: Any = numba.njit
-    return _Kernels(cross_band_sums=jit(nogil=True, fastmath=True, cache=True)(_cross_band_sums))
+    # Only the first measurement pays for importing numba.
+    return _Kernels(cross_band_sums=njit(_cross_band_sums, nogil=True, fastmath=True, cache=True))
 
 
 def _cross_band_sums(left: Any, right: Any, band_of: Any, weight: Any, n_bands: int) -> Any:

@@ -20,6 +20,7 @@ import scipy.ndimage
 import scipy.sparse
 
 from analysis._mel import mel_filterbank, mel_frequencies
+from analysis._numba import njit
 from analysis._typing import Float32Array, Float64Array, IntArray
 from analysis._validate import check_positive_int, check_sr
 from analysis.errors import AnalysisParameterError
@@ -37,14 +38,7 @@ __all__ = [
     "tempo_salience",
 ]
 
-# A log-spectral-flux peak precedes the physical attack: the first frame whose (centred) window reaches the
-# attack already shows most of the rise. Measured on synthetic drums at n_fft=2048, hop=512, sr=22050.
-
-_SILENT_ENVELOPE = 1e-4
-_MIN_BPM = 30.0
-_MAX_BPM = 300.0
 _MIN_BEATS_FOR_FIT = 3
-_MIN_BEATS = 2
 
 _FLUX_BANDS = 80
 _FLUX_FMIN_HZ = 27.5
@@ -590,11 +584,8 @@ class _Kernels:
 
 @functools.cache
 def _kernels() -> _Kernels:
-    # numba takes about a second to import; only the first rhythm estimate pays for it.
-    import numba
-
-    jit: Any = numba.njit
-    return _Kernels(viterbi=jit(nogil=True, cache=True)(_viterbi))
+    # Only the first rhythm estimate pays for importing numba.
+    return _Kernels(viterbi=njit(_viterbi, nogil=True, cache=True))
 
 
 def _viterbi(reward: Any, shortest: int, longest: int, change_cost: float, max_step: int) -> Any:

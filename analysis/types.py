@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from analysis.stereo import StereoImage
     from analysis.structure import Section
     from analysis.tempo import Rhythm
-    from analysis.tonal import TonalBalance
+    from analysis.tonal_balance import TonalBalance
 
 __all__ = [
     "EVENT_TYPES",
@@ -145,10 +145,6 @@ class FeatureSeries:
     def dims(self) -> int:
         """Number of values per frame."""
         return int(self.values.shape[1])
-
-    def times_s(self) -> Float32Array:
-        """Return the centre time of each frame in seconds, shape ``(n_frames,)``."""
-        return (np.arange(self.n_frames, dtype=np.float64) * self.hop_s).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ _RGBA = tuple[int, int, int, int]
 
 
 def waveform_levels(
-    samples: npt.ArrayLike,
+    y: npt.ArrayLike,
     *,
     sr: int,
     samples_per_pixel: Sequence[int] = DEFAULT_SAMPLES_PER_PIXEL,
@@ -46,10 +46,10 @@ def waveform_levels(
 
     Parameters
     ----------
-    samples : np.ndarray, shape (channels, n_samples) or (n_samples,)
+    y : np.ndarray, shape (channels, n_samples) or (n_samples,)
         Float audio in ``[-1, 1]`` (values outside are clipped) at its original rate.
     sr : int
-        Sampling rate of ``samples`` in Hz (stored in each level's header).
+        Sampling rate of ``y`` in Hz (stored in each level's header).
     samples_per_pixel : sequence of int
         Zoom levels, each > 0; the result keeps this order. Duplicates are allowed.
     bits : int
@@ -67,7 +67,7 @@ def waveform_levels(
         If the samples are empty, not finite or badly shaped, ``sr`` is out of range, a level is not a positive
         integer, or ``bits`` is not 8 or 16.
     """
-    x = _channels_first(samples)
+    x = _channels_first(y)
     sr = check_sr(sr)
     levels = tuple(check_positive_int(spp, name="samples_per_pixel") for spp in samples_per_pixel)
     if not levels:
@@ -100,9 +100,9 @@ def waveform_levels(
     return tuple(out)
 
 
-def _channels_first(samples: npt.ArrayLike) -> FloatArray:
+def _channels_first(y: npt.ArrayLike) -> FloatArray:
     """Check the shape and dtype like :func:`~analysis._validate.as_channels_first`, without copying or scanning."""
-    x = np.asarray(samples)
+    x = np.asarray(y)
     if x.ndim == 1:
         x = x[np.newaxis, :]
     if x.ndim != 2 or not 1 <= x.shape[0] <= MAX_CHANNELS or x.shape[1] == 0:

@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -25,15 +24,14 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress, ProgressColumn, Task, TaskID
     from rich.text import Text
-    from sqlalchemy.orm import Session
 
+    from service.db import SessionScope
     from service.library_import.models import LibraryImport
     from service.library_import.repository import ReanalyzeMode
     from service.library_import.schemas import AnalysisCounts
     from service.library_import.service import ImportProgress
     from service.storage import Storage
 
-SessionScope = Callable[[], AbstractContextManager["Session"]]
 POLL_SECONDS = 1.0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar
@@ -285,6 +285,10 @@ def session_scope(factory: Callable[[], Session] | None = None) -> Iterator[Sess
         raise
     finally:
         session.close()
+
+
+SessionScope = Callable[[], AbstractContextManager[Session]]
+"""What flows that commit more than once take: ``session_scope`` itself, or a test's stand-in."""
 
 
 def get_session() -> Iterator[Session]:

@@ -20,6 +20,8 @@ BULK_QUEUE = "analysis.bulk"
 # Periodic upkeep (the reaper, the outbox relay) has its own queue, so a dedicated small worker can take it
 # (``reftrack worker --queues=maintenance``) while the analysis workers are busy with long tasks.
 MAINTENANCE_QUEUE = "maintenance"
+ANALYZE_TASK = "track.analyze"
+IMPORT_TASK = "library.import"
 REAP_TASK = "analysis.reap"
 RELAY_TASK = "outbox.relay"
 SWEEP_TASK = "tmp.sweep"
@@ -97,7 +99,7 @@ def celery_config(cfg: Settings) -> dict[str, Any]:
         "task_default_exchange": ANALYSIS_QUEUE,
         "task_default_routing_key": ANALYSIS_QUEUE,
         "task_routes": {
-            "track.analyze": {"queue": ANALYSIS_QUEUE},
+            ANALYZE_TASK: {"queue": ANALYSIS_QUEUE},
             REAP_TASK: {"queue": MAINTENANCE_QUEUE},
             RELAY_TASK: {"queue": MAINTENANCE_QUEUE},
             SWEEP_TASK: {"queue": MAINTENANCE_QUEUE},

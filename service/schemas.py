@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 
 class Schema(BaseModel):
@@ -16,6 +16,22 @@ class Schema(BaseModel):
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # SQLite hands timestamps back without their zone; they are stored in UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
+"""A stored timestamp, read back in UTC whatever zone the database session hands it in."""
+
+
+def refuse_null(value: Any, *, message: str = "may be left out, but not null") -> Any:
+    """The validator of an update field that may be omitted but not set to null."""
+    if value is None:
+        raise ValueError(message)
+    return value
 
 
 class ErrorRead(BaseModel):

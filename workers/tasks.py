@@ -10,13 +10,14 @@ from service.config import settings
 from service.db import session_scope
 from service.library_import.service import ImportBusy
 from service.library_import.service import library_import as library_import_service
+from service.queue import ANALYZE_TASK, IMPORT_TASK
 from service.storage import get_storage
 from workers.base import AnalysisTask, ReftrackTask
 from workers.celery_app import app
 
 
 @app.task(
-    name="track.analyze",
+    name=ANALYZE_TASK,
     base=AnalysisTask,
     bind=True,
     acks_late=True,
@@ -46,7 +47,7 @@ class ImportTask(ReftrackTask):
         library_import_service.give_up(uuid.UUID(str(import_id)), session_scope=self.scope, message=message)
 
 
-@app.task(name="library.import", base=ImportTask, bind=True, acks_late=True)
+@app.task(name=IMPORT_TASK, base=ImportTask, bind=True, acks_late=True)
 def import_library(self: ImportTask, import_id: str) -> None:
     """Run or resume a library import (idempotent: a rerun resumes after the last committed chunk)."""
     library_import_service.run(

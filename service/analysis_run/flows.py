@@ -17,24 +17,19 @@ import socket
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-from sqlalchemy.orm import Session
 
 if TYPE_CHECKING:
     from analysis import TrackAnalysis
 
 from service.analysis_run.service import FailureKind
 from service.analysis_run.service import analysis_run as analysis_run_service
+from service.db import SessionScope
 from service.storage import Storage, thumbnail_key, waveform_key
 from service.track.service import track as track_service
 
 log = logging.getLogger(__name__)
-
-SessionScope = Callable[[], AbstractContextManager[Session]]
 
 
 def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage: Storage, tmp_dir: Path) -> str:

@@ -9,11 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, CreatedMixin, IdMixin
 
-ANALYSIS_STATUSES = ("queued", "running", "succeeded", "failed")
-# Why a failed analysis failed: an outage that outlasted the retry budget (sent again by the reaper), or the
-# input itself.
-FAILURE_KINDS = ("transient", "permanent")
-
 
 class AnalysisRun(IdMixin, CreatedMixin, Base):
     """One analysis of a track (table ``track_analyses``)."""
@@ -36,6 +31,8 @@ class AnalysisRun(IdMixin, CreatedMixin, Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
+    # Why a failed analysis failed: an outage that outlasted the retry budget (sent again by the reaper), or the
+    # input itself.
     failure_kind: Mapped[str | None] = mapped_column(String(16))
     # Every attempt that started, retries through an outage included.
     attempts: Mapped[int] = mapped_column(default=0)

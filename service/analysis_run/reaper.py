@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -36,15 +34,12 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
-from service.analysis_run.service import ANALYZE_TASK
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings, settings
-from service.db import utcnow
-from service.queue import ANALYSIS_QUEUE, enqueue
+from service.db import SessionScope, utcnow
+from service.queue import ANALYSIS_QUEUE, ANALYZE_TASK, enqueue
 
 log = logging.getLogger(__name__)
-
-SessionScope = Callable[[], AbstractContextManager[Session]]
 
 
 @dataclass(frozen=True, slots=True)

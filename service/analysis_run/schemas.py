@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field
 
+from analysis.tonal_balance import BAND_NAMES
 from service.schemas import Schema
 
 # One track runs through the examples: "Midnight City" by M83, analysed from a 16-bit FLAC.
@@ -28,8 +29,6 @@ def _section(
         "key": "A minor",
     }
 
-
-_BANDS = ("sub", "low", "low_mid", "high_mid", "presence", "air")
 
 # The summary a succeeded analysis stores (analysis.TrackAnalysis.summary() and the decoded ``source``).
 ANALYSIS_RESULTS_EXAMPLE: dict[str, Any] = {
@@ -67,7 +66,7 @@ ANALYSIS_RESULTS_EXAMPLE: dict[str, Any] = {
         "bands": [
             {"name": name, "low_hz": low, "high_hz": high, "level_dbfs": level, "relative_db": rel, "share_pct": share}
             for name, low, high, level, rel, share in zip(
-                _BANDS,
+                BAND_NAMES,
                 (20.0, 60.0, 250.0, 2000.0, 6000.0, 12000.0),
                 (60.0, 250.0, 2000.0, 6000.0, 12000.0, 20000.0),
                 (-19.9502, -15.6072, -16.02, -22.2823, -26.7019, -32.4422),
@@ -89,7 +88,7 @@ ANALYSIS_RESULTS_EXAMPLE: dict[str, Any] = {
         "bands": [
             {"name": name, "width": width, "correlation": corr}
             for name, width, corr in zip(
-                _BANDS,
+                BAND_NAMES,
                 (0.0061, 0.0418, 0.1723, 0.2641, 0.2987, 0.3112),
                 (0.9937, 0.9512, 0.7034, 0.5318, 0.4652, 0.4125),
                 strict=True,

@@ -19,7 +19,7 @@ from service.config import settings
 from service.db import bulk_insert, utcnow
 from service.errors import Conflict, InvalidInput, NotFound
 from service.outbox.service import outbox as outbox_service
-from service.queue import ANALYSIS_QUEUE, BULK_QUEUE, enqueue, enqueue_many
+from service.queue import ANALYSIS_QUEUE, ANALYZE_TASK, BULK_QUEUE, enqueue, enqueue_many
 from service.storage import Storage, legacy_overview_key, thumbnail_key, waveform_key
 from service.track.models import ReferenceTrack
 from service.track.repository import track_repository
@@ -27,7 +27,6 @@ from service.track.repository import track_repository
 if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
 
-ANALYZE_TASK = "track.analyze"
 FailureKind = Literal["transient", "permanent"]
 _MAX_ERROR_CHARS = 2000
 

@@ -2,12 +2,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AliasChoices, ConfigDict, Field, StringConstraints, field_validator
 
-from service.schemas import Schema
+from service.schemas import Schema, Timestamp, refuse_null
 
 AnnotationType = Literal["note", "marker", "issue", "praise"]
 RegionType = Literal["loop", "section", "compare"]
@@ -44,19 +43,7 @@ RegionName = Annotated[
 ]
 LoopCount = Annotated[int, Field(ge=1, le=999)]
 
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they are stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("may be left out but not set to null")
-    return value
+_NULL_UPDATE = "may be left out but not set to null"
 
 
 class _Input(Schema):
@@ -110,7 +97,7 @@ class AnnotationUpdate(_Input):
     @field_validator("start_time_seconds", "annotation_type", "tags")
     @classmethod
     def _required(cls, value: Any) -> Any:
-        return _not_null(value)
+        return refuse_null(value, message=_NULL_UPDATE)
 
 
 _ANNOTATION_EXAMPLE: dict[str, Any] = {
@@ -195,7 +182,7 @@ class RegionUpdate(_Input):
     @field_validator("name", "start_time_seconds", "end_time_seconds", "region_type", "is_favorite")
     @classmethod
     def _required(cls, value: Any) -> Any:
-        return _not_null(value)
+        return refuse_null(value, message=_NULL_UPDATE)
 
 
 _REGION_EXAMPLE: dict[str, Any] = {

@@ -9,8 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, CreatedMixin, IdMixin, TimestampMixin
 
-IMPORT_STATUSES = ("queued", "running", "succeeded", "failed")
-
 
 class LibraryImport(IdMixin, TimestampMixin, Base):
     """One batch import of a folder or bucket prefix into a user's library (table ``imports``).

@@ -14,7 +14,6 @@ import itertools
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,10 +22,9 @@ from typing import TypeVar
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.analysis_run.service import ANALYZE_TASK
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings
-from service.db import after_commit, utcnow
+from service.db import SessionScope, after_commit, utcnow
 from service.errors import InvalidInput, ServiceError
 from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
@@ -42,7 +40,7 @@ from service.library_import.scanner import (
     read_tags,
 )
 from service.library_import.schemas import AnalysisCounts
-from service.queue import BULK_QUEUE, enqueue, enqueue_many
+from service.queue import ANALYZE_TASK, BULK_QUEUE, IMPORT_TASK, enqueue, enqueue_many
 from service.storage import Storage
 from service.track.ingest import NewTrack
 from service.track.service import track as track_service
@@ -50,7 +48,6 @@ from service.user.models import User
 
 log = logging.getLogger(__name__)
 
-IMPORT_TASK = "library.import"
 DEFAULT_CHUNK_SIZE = 50
 # A running import whose runner has not committed for this long is taken to be dead and may be resumed.
 STALE_AFTER = timedelta(minutes=15)
@@ -59,7 +56,6 @@ MAX_RECORDED_ERRORS = 1000
 _TRACK_IDS = uuid.UUID("5b0f8f4e-33d4-4c0b-9a55-7f1c3c6f2a10")
 _PERMANENT_S3_ERRORS = frozenset({"NoSuchBucket", "AccessDenied", "AllAccessDisabled", "InvalidBucketName"})
 
-SessionScope = Callable[[], AbstractContextManager[Session]]
 T = TypeVar("T")
 
 

@@ -1,32 +1,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, computed_field, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, computed_field, field_validator
 
 from service.listening_prompt.engine import TemplateError, placeholders_in
-from service.schemas import Schema
+from service.schemas import Schema, Timestamp, refuse_null
 
 SORT_ORDER_RANGE = (-1_000_000, 1_000_000)
 MAX_PRESET_TEMPLATES = 100
 MAX_PRESET_CATEGORIES = 50
 MAX_PROMPTS = 100
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they are stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("may be left out, but not null")
-    return value
 
 
 Key = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$", min_length=1, max_length=100)]
@@ -82,7 +67,7 @@ class TemplateUpdate(Schema):
     sort_order: SortOrder | None = None
 
     not_null = field_validator("name", "category", "prompt_text", "placement_rule", "is_active", "sort_order")(
-        _not_null
+        refuse_null
     )
 
 
@@ -290,7 +275,7 @@ class PresetUpdate(Schema):
     is_default: bool | None = None
     sort_order: SortOrder | None = None
 
-    not_null = field_validator("name", "configuration", "is_default", "sort_order")(_not_null)
+    not_null = field_validator("name", "configuration", "is_default", "sort_order")(refuse_null)
 
 
 _PRESET_READ_EXAMPLE: dict[str, Any] = {

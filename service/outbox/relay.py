@@ -17,8 +17,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -29,7 +29,7 @@ from kombu.entity import Exchange
 from sqlalchemy.orm import Session
 
 from service.config import Settings, settings
-from service.db import utcnow
+from service.db import SessionScope, utcnow
 from service.outbox.models import OutboxEvent
 from service.outbox.service import Backoff
 from service.outbox.service import outbox as outbox_service
@@ -37,7 +37,6 @@ from service.queue import EVENTS_EXCHANGE, events_connection
 
 log = logging.getLogger(__name__)
 
-SessionScope = Callable[[], AbstractContextManager[Session]]
 
 BROKER_PUBLISH_TIMEOUT_S = 10.0
 # Events per tick, in batches: bounds one task's run time; whatever is left is picked up by the next tick.

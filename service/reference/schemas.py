@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
 
-from service.schemas import Schema
+from service.schemas import Schema, Timestamp, refuse_null
 
 MAX_TAGS = 32
 MAX_TAG_CHARS = 64
@@ -19,20 +18,6 @@ def _distinct_tags(tags: list[str] | None) -> list[str] | None:
     if tags is None:
         return None
     return list(dict.fromkeys(tags))
-
-
-def _as_utc(value: datetime) -> datetime:
-    # SQLite hands timestamps back without their zone; they are stored in UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-Timestamp = Annotated[datetime, AfterValidator(_as_utc)]
-
-
-def _not_null(value: Any) -> Any:
-    if value is None:
-        raise ValueError("may be left out, but not null")
-    return value
 
 
 CollectionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -83,7 +68,7 @@ class ReferenceUpdate(Schema):
     is_favorite: bool | None = None
     sort_order: SortOrder | None = None
 
-    not_null = field_validator("collection_name", "tags", "is_favorite", "sort_order")(_not_null)
+    not_null = field_validator("collection_name", "tags", "is_favorite", "sort_order")(refuse_null)
     distinct = field_validator("tags")(_distinct_tags)
 
 

@@ -46,7 +46,7 @@ from service.track.schemas import (
 from service.track.service import AudioFile, AudioRedirect
 from service.track.service import track as track_service
 from service.upload import receive_upload
-from service.user.auth import AdminUser, CurrentUser
+from service.user.auth import AdminUser, CurrentUser, client_ip
 
 router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 # Every user's tracks, for admins. The app includes it after the user routes, where it was first declared: its
@@ -56,10 +56,6 @@ admin_router = APIRouter()
 
 def _read(track: ReferenceTrack, analysis: AnalysisRun | None) -> TrackRead:
     return TrackRead.build(track, analysis)
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 _UPLOAD_BODY: dict[str, Any] = {
@@ -280,7 +276,7 @@ def delete_track(
     request: Request, track_id: uuid.UUID, session: SessionDep, storage: StorageDep, user: CurrentUser
 ) -> Response:
     """Delete a track with its analyses, annotations and stored files."""
-    track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=_client_ip(request))
+    track_service.delete(session, user=user, track_id=track_id, storage=storage, ip_address=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -294,7 +290,7 @@ def list_all_tracks(
     request: Request, session: SessionDep, admin: AdminUser, query: Annotated[AdminTrackListQuery, Query()]
 ) -> AdminTrackList:
     """Every user's tracks with their owner, filtered, sorted and paged like the library (admin only, audited)."""
-    page = track_service.list_all_tracks(session, admin=admin, query=query, ip_address=_client_ip(request))
+    page = track_service.list_all_tracks(session, admin=admin, query=query, ip_address=client_ip(request))
     return AdminTrackList(
         data=[AdminTrackRead.build(t, page.latest.get(t.id)) for t in page.tracks],
         next_cursor=page.next_cursor,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analysis.pitch import PITCH_CLASSES
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.service import analysis_run as analysis_run_service
@@ -67,7 +68,6 @@ class Ingested:
 # Keys and the Camelot wheel
 # ---------------------------------------------------------------------------------------------------------------
 
-PITCH_CLASSES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _NATURALS = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 _ACCIDENTALS = {"": 0, "#": 1, "\u266f": 1, "b": -1, "\u266d": -1}
 _CAMELOT_CODE = re.compile(r"(1[0-2]|[1-9])([AB])")

@@ -90,6 +90,11 @@ def session_cookie(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE) or None
 
 
+def client_ip(request: Request) -> str | None:
+    """The address the request came from, as the audit log records it (``None`` when the server cannot tell)."""
+    return request.client.host if request.client else None
+
+
 def admin_user(user: CurrentUser) -> User:
     if user.role != "admin":
         raise Forbidden("admin role required")

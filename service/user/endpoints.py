@@ -19,6 +19,7 @@ from service.user.auth import (
     CurrentUser,
     check_csrf,
     clear_session_cookies,
+    client_ip,
     session_cookie,
     set_session_cookies,
 )
@@ -27,10 +28,6 @@ from service.user.schemas import SessionCreate, TokenCreate, TokenIssued, UserAd
 from service.user.service import user as user_service
 
 router = APIRouter(tags=["auth"])
-
-
-def _client_ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 @router.post(
@@ -52,7 +49,7 @@ def issue_token(
         user=user,
         ttl=timedelta(days=body.ttl_days) if body.ttl_days is not None else None,
         user_agent=(request.headers.get("user-agent") or "")[:500] or None,
-        ip_address=_client_ip(request),
+        ip_address=client_ip(request),
         name=body.name,
     )
     api_session = issued.api_session
@@ -76,7 +73,7 @@ def revoke_current_token(request: Request, session: SessionDep, user: CurrentUse
     """Revoke the token this request is authenticated with (log out); it is refused from then on."""
     # CurrentUser has already accepted the header, so it holds a bearer token.
     _, token = get_authorization_scheme_param(request.headers.get("authorization"))
-    user_service.revoke_token(session, user=user, token=token, ip_address=_client_ip(request))
+    user_service.revoke_token(session, user=user, token=token, ip_address=client_ip(request))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -115,7 +112,7 @@ def sign_in_with_ticket(
             page = _LINK_REFUSED.format(reason=html.escape(exc.message[0].upper() + exc.message[1:]))
             return HTMLResponse(page, status_code=status.HTTP_401_UNAUTHORIZED, headers=_PRIVATE)
         issued = user_service.start_browser_session(
-            session, user=user, via="ticket", user_agent=_user_agent(request), ip_address=_client_ip(request)
+            session, user=user, via="ticket", user_agent=_user_agent(request), ip_address=client_ip(request)
         )
     finally:
         reset_read_only(read_only)
@@ -138,9 +135,9 @@ def sign_in_with_token(
     user = user_service.authenticate(session, token=body.token)
     previous = session_cookie(request)
     if previous:
-        user_service.end_browser_session(session, cookie=previous, ip_address=_client_ip(request))
+        user_service.end_browser_session(session, cookie=previous, ip_address=client_ip(request))
     issued = user_service.start_browser_session(
-        session, user=user, via="token", user_agent=_user_agent(request), ip_address=_client_ip(request)
+        session, user=user, via="token", user_agent=_user_agent(request), ip_address=client_ip(request)
     )
     set_session_cookies(request, response, issued.token, max_age_s=settings.session_ttl_hours * 3600)
     response.headers.update(_PRIVATE)
@@ -165,7 +162,7 @@ def sign_out(request: Request, session: SessionDep) -> Response:
             cookie = None
     if cookie:
         check_csrf(request, cookie)
-        user_service.end_browser_session(session, cookie=cookie, ip_address=_client_ip(request))
+        user_service.end_browser_session(session, cookie=cookie, ip_address=client_ip(request))
     clear_session_cookies(request, response)
     return response
 
@@ -199,6 +196,6 @@ def update_user(
     admin: AdminUser,
 ) -> UserRead:
     """Enable or disable a user, or change their role (admin only; you cannot disable or demote yourself)."""
-    ip_address = _client_ip(request)
+    ip_address = client_ip(request)
     updated = user_service.update(session, admin=admin, user_id=user_id, changes=changes, ip_address=ip_address)
     return UserRead.model_validate(updated)

@@ -48,12 +48,6 @@ class UserService:
         session.flush()
         return user
 
-    def get_or_create(self, session: Session, *, email: str, name: str | None = None) -> tuple[User, bool]:
-        existing = user_repository.get_by_email(session, email.strip().lower())
-        if existing is not None:
-            return existing, False
-        return self.create(session, email=email, name=name), True
-
     def issue_token(
         self,
         session: Session,

@@ -8,7 +8,7 @@ import pytest
 import soxr
 
 from analysis.frontend import frontend
-from analysis.tonal import BAND_EDGES_HZ
+from analysis.tonal_balance import BAND_EDGES_HZ
 from tests.fixtures.audio import click_track, sine
 
 

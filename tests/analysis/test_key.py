@@ -10,10 +10,10 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from analysis.chroma import TONAL_N_FFT, TONAL_SR, estimate_tuning, nnls_chroma
 from analysis.errors import AnalysisParameterError
 from analysis.io import load
 from analysis.key import PITCH_CLASSES, estimate_key
-from analysis.tonality import TONAL_N_FFT, TONAL_SR, estimate_tuning, nnls_chroma
 from tests.fixtures.audio import click_track, sine, white_noise
 from tests.fixtures.corpus import DEV_CORPUS
 

@@ -9,7 +9,7 @@ import scipy.signal
 
 from analysis.errors import AnalysisParameterError
 from analysis.stereo import stereo_image
-from analysis.tonal import BAND_NAMES
+from analysis.tonal_balance import BAND_NAMES
 from tests.fixtures.audio import click_track, sine, white_noise
 
 SR = 44100

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
+from analysis.tonal_balance import BAND_NAMES
+
 MOMENTARY = "momentary_loudness"
 RMS = "rms"
 TONAL_BANDS = "tonal_bands"
@@ -14,8 +16,8 @@ CENTROID = "spectral_centroid"
 LOCAL_TEMPO = "local_tempo"
 SERIES: tuple[str, ...] = (MOMENTARY, RMS, TONAL_BANDS, WIDTH, CORRELATION, CENTROID, LOCAL_TEMPO)
 
-# The producer bands of the analysis (analysis.tonal.BAND_NAMES), in the order of the tonal_bands series.
-BANDS: tuple[str, ...] = ("sub", "low", "low_mid", "high_mid", "presence", "air")
+# The producer bands of the analysis, in the order of the tonal_bands series.
+BANDS: tuple[str, ...] = BAND_NAMES
 
 PASSAGE_BARS = 8
 PASSAGE_SECONDS = 15.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.track.service import PITCH_CLASSES, camelot, compatible_keys, key_from_camelot, parse_key
+from analysis.pitch import PITCH_CLASSES
+from service.track.service import camelot, compatible_keys, key_from_camelot, parse_key
 
 # The published wheel: 1B..12B majors, 1A..12A minors, each minor sharing its number with its relative major.
 WHEEL = {

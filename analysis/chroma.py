@@ -224,9 +224,9 @@ def nnls_chroma(*, y: Float32Array, sr: int = 22050, hop_length: int = 512, n_fr
     )
 
 
-def _magnitude_spectrogram(x: Float32Array, *, hop_length: int) -> tuple[Float32Array, Float64Array]:
+def _magnitude_spectrogram(y: Float32Array, *, hop_length: int) -> tuple[Float32Array, Float64Array]:
     """Centred Hann STFT magnitude at :data:`TONAL_N_FFT` up to :data:`_MAX_BIN`, and each frame's level in dBFS."""
-    n_frames = 1 + x.size // hop_length
+    n_frames = 1 + y.size // hop_length
     half = TONAL_N_FFT // 2
     window = hann(TONAL_N_FFT).astype(np.float32)
     magnitude = np.empty((_MAX_BIN, n_frames), dtype=np.float32)
@@ -237,9 +237,9 @@ def _magnitude_spectrogram(x: Float32Array, *, hop_length: int) -> tuple[Float32
         # the whole signal.
         first = start * hop_length - half
         segment = np.zeros((count - 1) * hop_length + TONAL_N_FFT, dtype=np.float32)
-        lo, hi = max(first, 0), min(first + segment.size, x.size)
+        lo, hi = max(first, 0), min(first + segment.size, y.size)
         if hi > lo:
-            segment[lo - first : hi - first] = x[lo:hi]
+            segment[lo - first : hi - first] = y[lo:hi]
         block = np.lib.stride_tricks.sliding_window_view(segment, TONAL_N_FFT)[::hop_length][:count] * window
         # Parseval: the windowed mean square, divided by Hann's mean square (3/8), is the frame's mean square.
         mean_square[start : start + count] = np.mean(block * block, axis=1, dtype=np.float64) / 0.375

@@ -8,7 +8,7 @@ import soxr
 
 from analysis.errors import AnalysisParameterError
 from analysis.spectrum import power_spectrogram
-from analysis.tonal import BAND_NAMES, TONAL_FLOOR_DB, band_bins, tonal_balance
+from analysis.tonal_balance import BAND_NAMES, TONAL_FLOOR_DB, band_bins, tonal_balance
 from tests.fixtures.audio import sine, white_noise
 
 SR = 44100
