@@ -10,16 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
-from service.db import session_scope
 from service.storage import LocalStorage
 from tests.fixtures.app import Account
 from tests.workers.flow import Flow
-
-
-@pytest.fixture
-def scope(session_factory: Callable[[], Session]) -> Callable[[], AbstractContextManager[Session]]:
-    """Transactions the way a worker opens them (``session_scope``), on the test's database."""
-    return lambda: session_scope(session_factory)
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from service.library_import.models import LibraryImport
 from service.library_import.service import ImportBusy
 from service.outbox.models import OutboxEvent
 from tests.fixtures.database import reloaded
-from tests.workers.test_reaper import make_run, make_track
+from tests.service.analysis_run.test_reaper import make_run, make_track
 from workers.base import AnalysisTask, ReftrackTask, RetryPolicy
 from workers.tasks import ImportTask, analyze_track, import_library
 

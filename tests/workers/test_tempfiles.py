@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from service.tempfiles import spool_hashed, sweep_stale_temp_files
-from tests.workers.test_reaper import run_cli
+from tests.service.analysis_run.test_reaper import run_cli
 
 MAX_AGE_S = 6 * 3600.0
 

@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from reftrack_cli.main import _worker_argv
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.reaper import ReaperPolicy, reap_stuck_analyses, reaper
 from service.analysis_run.service import analysis_run as analysis_run_service
@@ -27,7 +26,6 @@ from service.config import Settings, settings
 from service.db import build_engine, commit, rollback, session_scope, utcnow
 from service.migrate import migrate
 from service.outbox.models import OutboxEvent
-from service.queue import MAINTENANCE_QUEUE, REAP_TASK, RELAY_TASK, SWEEP_TASK, beat_schedule
 from service.track.models import ReferenceTrack
 from service.user.models import User
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, reloaded, skip_without_postgres
@@ -41,7 +39,7 @@ CFG = Settings(
     task_max_retries=5,
 )
 POLICY = ReaperPolicy.from_settings(CFG)
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 Scope = Callable[[], AbstractContextManager[Session]]
 
@@ -342,36 +340,6 @@ def test_two_reapers_on_postgresql_take_each_analysis_once(pg_factory: sessionma
     with scope() as s:
         statuses = set(s.scalars(select(AnalysisRun.status).where(AnalysisRun.id.in_(stuck))))
     assert statuses == {"queued"}
-
-
-def test_beat_sends_every_job_to_the_maintenance_queue_and_their_ticks_expire() -> None:
-    # given
-    cfg = Settings(_env_file=None, webhook_url="http://hooks.example/reftrack")
-    # when
-    schedule = beat_schedule(cfg)
-    # then
-    assert schedule == {
-        REAP_TASK: {"task": REAP_TASK, "schedule": 60.0, "options": {"queue": MAINTENANCE_QUEUE, "expires": 60.0}},
-        RELAY_TASK: {"task": RELAY_TASK, "schedule": 5.0, "options": {"queue": MAINTENANCE_QUEUE, "expires": 60.0}},
-        SWEEP_TASK: {
-            "task": SWEEP_TASK,
-            "schedule": 3600.0,
-            "options": {"queue": MAINTENANCE_QUEUE, "expires": 3600.0},
-        },
-    }
-
-
-def test_relay_is_not_scheduled_without_a_destination_and_intervals_of_zero_turn_jobs_off() -> None:
-    assert set(beat_schedule(Settings(_env_file=None))) == {REAP_TASK, SWEEP_TASK}
-    assert beat_schedule(Settings(_env_file=None, reaper_interval_s=0, tmp_sweep_interval_s=0)) == {}
-
-
-def test_workers_consume_the_maintenance_queue_and_register_the_jobs() -> None:
-    from workers.celery_app import app
-
-    app.loader.import_default_modules()
-    assert "--queues=maintenance,analysis,analysis.bulk" in _worker_argv()
-    assert {REAP_TASK, RELAY_TASK, SWEEP_TASK} <= set(app.tasks)
 
 
 def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

@@ -457,7 +457,7 @@ def run_cli(*args: str, data_dir: Path, env: dict[str, str] | None = None) -> su
     clean = {k: v for k, v in os.environ.items() if not k.startswith("REFTRACK_")}
     return subprocess.run(
         [sys.executable, "-m", "reftrack_cli.main", *args],
-        cwd=Path(__file__).resolve().parents[2],
+        cwd=Path(__file__).resolve().parents[3],
         env={**clean, "REFTRACK_DATA_DIR": str(data_dir), **(env or {})},
         capture_output=True,
         text=True,
