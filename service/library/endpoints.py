@@ -102,7 +102,7 @@ async def upload_track(
     upload = await receive_upload(request.headers.get("content-type", ""), request.stream(), tmp_dir=settings.tmp_dir)
     try:
         fields = TrackFields(**{k: upload.fields.get(k) for k in ("title", "artist", "album", "genre")})
-        ingested, analysis = await run_in_threadpool(
+        ingested = await run_in_threadpool(
             library_service.ingest, session, user=user, upload=upload, fields=fields, storage=storage
         )
         if not ingested.created:
@@ -110,7 +110,7 @@ async def upload_track(
             response.headers["X-Duplicate-Of"] = str(ingested.track.id)
             if ingested.ignored:
                 response.headers["X-Ignored-Fields"] = ", ".join(ingested.ignored)
-        return await run_in_threadpool(_read, ingested.track, analysis)
+        return await run_in_threadpool(_read, ingested.track, ingested.analysis)
     finally:
         upload.close()
 

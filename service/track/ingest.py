@@ -2,7 +2,8 @@
 probed as audio and stored under its key, with the fields its owner or its tags gave it.
 
 The track service turns one :class:`NewTrack` into a track (``track.create``), or a chunk of them with a bulk
-insert (``track.create_many``), so both ways build the same rows; the library service queues their analyses.
+insert (``track.create_many``), so both ways build the same rows; the library service (``service/library/``)
+stores the originals and queues their analyses.
 """
 
 from __future__ import annotations

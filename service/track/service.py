@@ -10,24 +10,21 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from analysis.pitch import PITCH_CLASSES
 from service.audit.service import audit as audit_service
-from service.db import after_commit, after_rollback, utcnow
+from service.db import after_commit, utcnow
 from service.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
     RangeNotSatisfiable,
     StorageUnavailable,
-    UnprocessableAudio,
-    UnsupportedMediaType,
 )
 from service.outbox.service import outbox as outbox_service
 from service.signing import sign, verify
@@ -43,7 +40,6 @@ from service.track.repository import (
     track_repository,
 )
 from service.track.schemas import MAX_METADATA_BYTES, AdminTrackListQuery, TrackListQuery, TrackUpdate
-from service.upload import StreamedUpload
 from service.user.models import User
 from service.user.repository import user_repository
 
@@ -51,14 +47,6 @@ if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    track: ReferenceTrack
-    created: bool
-    # For the same bytes uploaded again: the fields sent that differ from the existing track's, left unchanged.
-    ignored: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -314,58 +302,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _user_message(exc: Exception, tmp_name: str, filename: str) -> str:
-    """The decoder names the file it read; the user knows it by the name they uploaded."""
-    return str(exc).replace(PurePath(tmp_name).name, PurePath(filename or "upload").name)
-
-
 class TrackService:
-    def ingest(
-        self,
-        session: Session,
-        *,
-        user: User,
-        upload: StreamedUpload,
-        fields: TrackFields,
-        storage: Storage,
-        origin: str = "upload",
-    ) -> Ingested:
-        """Store an uploaded original as a new track; the same bytes again return the existing track.
-
-        The file is probed as audio before anything is stored, and an object already written is deleted if
-        the transaction does not commit, so a refused or failed upload leaves nothing behind.
-        """
-        from analysis.errors import AudioDecodeError, UnsupportedAudioError
-        from analysis.io import probe
-
-        filename = upload.filename
-        if upload.size == 0:
-            raise UnprocessableAudio("empty file: the upload contains no bytes", field="file")
-        existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
-        if existing is not None:
-            return existing
-        try:
-            info = probe(Path(upload.file.name))
-        except UnsupportedAudioError as exc:
-            raise UnsupportedMediaType(_user_message(exc, upload.file.name, filename), field="file") from exc
-        except AudioDecodeError as exc:
-            raise UnprocessableAudio(_user_message(exc, upload.file.name, filename), field="file") from exc
-
-        new = NewTrack(uuid.uuid4(), user.id, info, upload, filename=filename, fields=fields, source=origin)
-        upload.file.seek(0)
-        storage.put(new.key, upload.file, content_type=new.content_type)
-        after_rollback(session, lambda: storage.delete(new.key))
-        try:
-            track = self.create(session, new=new)
-        except IntegrityError:
-            # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
-            storage.delete(new.key)
-            existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
-            if existing is None:
-                raise
-            return existing
-        return Ingested(track=track, created=True)
-
     def create(self, session: Session, *, new: NewTrack) -> ReferenceTrack:
         """The track of a stored original.
 
@@ -384,8 +321,11 @@ class TrackService:
         """
         track_repository.add_many(session, [n.values() for n in new])
 
-    def _existing(self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields) -> Ingested | None:
-        """The track already holding these bytes, unchanged, with the sent fields that differ from its own."""
+    def existing(
+        self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields
+    ) -> tuple[ReferenceTrack, tuple[str, ...]] | None:
+        """The user's track already holding these bytes, unchanged, with the sent fields that differ from its own
+        (``title``, ``artist``, ``album``, ``genre``)."""
         track = track_repository.get_by_sha256(session, user_id=user_id, sha256=sha256)
         if track is None:
             return None
@@ -395,7 +335,7 @@ class TrackService:
             for name in ("title", "artist", "album", "genre")
             if (value := getattr(sent, name)) is not None and value != getattr(track, name)
         )
-        return Ingested(track=track, created=False, ignored=ignored)
+        return track, ignored
 
     def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> ReferenceTrack:
         """One of the user's tracks; raises ``NotFound``."""
