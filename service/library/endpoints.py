@@ -1,3 +1,6 @@
+"""The library's routes, ``/v1/tracks`` and ``/v1/admin/tracks``: tracks as the API shows them, each with its
+latest analysis, and their originals."""
+
 from __future__ import annotations
 
 import hashlib

@@ -32,6 +32,8 @@ from service.user.models import User
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
+    """An upload's track with its analysis: the one just queued, or the latest of a track already there."""
+
     track: ReferenceTrack
     analysis: AnalysisRun | None
     created: bool
