@@ -33,6 +33,8 @@ from service.annotation.endpoints import router as annotation_router
 from service.config import Settings, settings
 from service.db import database, get_session, mark_read_only, reset_read_only
 from service.errors import NotFound, ServiceError
+from service.library.endpoints import admin_router as admin_track_router
+from service.library.endpoints import router as track_router
 from service.library_import.endpoints import router as import_router
 from service.listening_prompt.endpoints import router as prompt_router
 from service.middleware import (
@@ -50,8 +52,6 @@ from service.queue import check_broker
 from service.reference.endpoints import router as reference_router
 from service.schemas import DEGRADED_EXAMPLE, HEALTHY_EXAMPLE, ErrorRead, HealthRead
 from service.storage import get_storage
-from service.track.endpoints import admin_router as admin_track_router
-from service.track.endpoints import router as track_router
 from service.user.auth import bearer_credentials, current_user, session_cookie
 from service.user.endpoints import router as user_router
 from service.web.endpoints import router as web_router

@@ -33,13 +33,13 @@ from service.analysis_run.service import analysis_run as analysis_run_service
 from service.analysis_run.service import check_start, track_duration, waveform_levels
 from service.db import SessionDep
 from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, error_responses
+from service.http import REVALIDATE, matches
 from service.storage import StorageDep
 from service.user.auth import CurrentUser
 
 router = APIRouter(prefix="/v1/tracks", tags=["analysis"])
 
 IMMUTABLE = "private, max-age=31536000, immutable"
-REVALIDATE = "private, no-cache"
 OCTET_STREAM = "application/octet-stream"
 
 AnalysisIdQuery = Annotated[
@@ -344,16 +344,6 @@ def cache_headers(run: AnalysisRun, *, pinned: bool, parts: tuple[object, ...]) 
 
 def not_modified(headers: dict[str, str]) -> Response:
     return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
-
-
-def matches(request: Request, current: str) -> bool:
-    """Whether ``If-None-Match`` names ``current`` (weak comparison, as RFC 9110 prescribes for it)."""
-    header = request.headers.get("if-none-match")
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == current for tag in header.split(","))
 
 
 def wants_binary(accept: str) -> bool:

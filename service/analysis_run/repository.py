@@ -5,7 +5,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, delete, func, insert, or_, select, union_all
+from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
@@ -47,6 +47,21 @@ class AnalysisRunRepository:
             .limit(1)
         )
         return session.scalars(stmt).one_or_none()
+
+    def latest_status_is(self, status: str) -> ColumnElement[bool]:
+        """A condition on :class:`ReferenceTrack` rows: the track's latest analysis has ``status``.
+
+        For the track repository's library queries, which filter on it without reading this table themselves.
+        """
+        latest_status = (
+            select(AnalysisRun.status)
+            .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.user_id == ReferenceTrack.user_id)
+            .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
+            .limit(1)
+            .correlate(ReferenceTrack)
+            .scalar_subquery()
+        )
+        return latest_status == status
 
     def latest_for_tracks(
         self, session: Session, *, track_ids: list[uuid.UUID], user_id: uuid.UUID

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from service.analysis_run import frames
@@ -129,6 +130,24 @@ class AnalysisRunService:
         ids = [row["id"] for row in rows]
         enqueue_many(session, ANALYZE_TASK, ids, queue=queue, sent=sent)
         return ids
+
+    def latest(self, session: Session, *, track: ReferenceTrack) -> AnalysisRun | None:
+        """The track's newest analysis, whatever its status (``None`` before the first is queued)."""
+        return analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=track.user_id)
+
+    def latest_of_tracks(self, session: Session, *, tracks: Sequence[ReferenceTrack]) -> dict[uuid.UUID, AnalysisRun]:
+        """:meth:`latest` of each track that has an analysis, by track id, with one query per owner."""
+        owners: dict[uuid.UUID, list[uuid.UUID]] = {}
+        for track in tracks:
+            owners.setdefault(track.user_id, []).append(track.id)
+        latest: dict[uuid.UUID, AnalysisRun] = {}
+        for owner_id, track_ids in owners.items():
+            latest.update(analysis_run_repository.latest_for_tracks(session, track_ids=track_ids, user_id=owner_id))
+        return latest
+
+    def latest_status_is(self, status: str) -> ColumnElement[bool]:
+        """The library's condition that a track's latest analysis has ``status`` (see the track repository)."""
+        return analysis_run_repository.latest_status_is(status)
 
     def reanalyze(self, session: Session, *, track_id: uuid.UUID, user_id: uuid.UUID) -> AnalysisRun:
         """Queue a full re-analysis of a track; ``Conflict`` while one is already queued or running."""

@@ -26,6 +26,7 @@ from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings
 from service.db import SessionScope, after_commit, utcnow
 from service.errors import InvalidInput, ServiceError
+from service.library.service import library as library_service
 from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
 from service.library_import.repository import ReanalyzeMode, library_import_repository
@@ -43,7 +44,6 @@ from service.library_import.schemas import AnalysisCounts
 from service.queue import ANALYZE_TASK, BULK_QUEUE, IMPORT_TASK, enqueue, enqueue_many
 from service.storage import Storage
 from service.track.ingest import NewTrack
-from service.track.service import track as track_service
 from service.user.models import User
 
 log = logging.getLogger(__name__)
@@ -425,7 +425,7 @@ class LibraryImportService:
             statuses = repo.latest_statuses(session, track_ids=set(duplicates))
             created = {t.id for t in new_tracks}
             never_analysed = {d for d in duplicates if d not in statuses and d not in created}
-            queued_ids = track_service.create_many(
+            queued_ids = library_service.create_many(
                 session,
                 new=new_tracks,
                 also_analyse=[(track_id, run.user_id) for track_id in sorted(never_analysed)],

@@ -1,8 +1,9 @@
 """What every way into the library (an upload, a library import) hands the track service: an original already
 probed as audio and stored under its key, with the fields its owner or its tags gave it.
 
-The track service turns one :class:`NewTrack` into a track and its queued analysis (``track.create``), or a chunk
-of them with bulk inserts (``track.create_many``), so both ways build the same rows.
+The track service turns one :class:`NewTrack` into a track (``track.create``), or a chunk of them with a bulk
+insert (``track.create_many``), so both ways build the same rows; the library service (``service/library/``)
+stores the originals and queues their analyses.
 """
 
 from __future__ import annotations

@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from service.analysis_run.models import AnalysisRun
 from service.errors import NotFound
 from service.track.models import ReferenceTrack
 
@@ -32,6 +31,8 @@ class TrackFilters:
     genre: str | None = None
     artist: str | None = None
     status: str | None = None
+    # ``status`` as a condition on the track's latest analysis, which only the analysis_run repository can read.
+    latest_status_is: ColumnElement[bool] | None = None
     terms: tuple[str, ...] = ()
 
 
@@ -49,17 +50,6 @@ class Ordering:
     descending: bool
 
 
-def _latest_status() -> ColumnElement[str | None]:
-    return (
-        select(AnalysisRun.status)
-        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.user_id == ReferenceTrack.user_id)
-        .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
-        .limit(1)
-        .correlate(ReferenceTrack)
-        .scalar_subquery()
-    )
-
-
 def _conditions(filters: TrackFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.bpm_min is not None:
@@ -73,8 +63,8 @@ def _conditions(filters: TrackFilters) -> list[ColumnElement[bool]]:
         conditions.append(func.lower(ReferenceTrack.genre) == func.lower(filters.genre))
     if filters.artist is not None:
         conditions.append(func.lower(ReferenceTrack.artist) == func.lower(filters.artist))
-    if filters.status is not None:
-        conditions.append(_latest_status() == filters.status)
+    if filters.latest_status_is is not None:
+        conditions.append(filters.latest_status_is)
     for term in filters.terms:
         conditions.append(
             or_(

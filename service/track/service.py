@@ -7,29 +7,24 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Session
 
 from analysis.pitch import PITCH_CLASSES
-from service.analysis_run.models import AnalysisRun
-from service.analysis_run.repository import analysis_run_repository
-from service.analysis_run.service import analysis_run as analysis_run_service
 from service.audit.service import audit as audit_service
-from service.db import after_commit, after_rollback, utcnow
+from service.db import after_commit, utcnow
 from service.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
     RangeNotSatisfiable,
     StorageUnavailable,
-    UnprocessableAudio,
-    UnsupportedMediaType,
 )
 from service.outbox.service import outbox as outbox_service
 from service.signing import sign, verify
@@ -45,7 +40,6 @@ from service.track.repository import (
     track_repository,
 )
 from service.track.schemas import MAX_METADATA_BYTES, AdminTrackListQuery, TrackListQuery, TrackUpdate
-from service.upload import StreamedUpload
 from service.user.models import User
 from service.user.repository import user_repository
 
@@ -53,15 +47,6 @@ if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    track: ReferenceTrack
-    analysis: AnalysisRun | None
-    created: bool
-    # For the same bytes uploaded again: the fields sent that differ from the existing track's, left unchanged.
-    ignored: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -128,7 +113,6 @@ _CURSOR_CHECK_BYTES = 6
 @dataclass(frozen=True, slots=True)
 class TrackPage:
     tracks: list[ReferenceTrack]
-    latest: dict[uuid.UUID, AnalysisRun]
     next_cursor: str | None
     count: int
 
@@ -199,7 +183,11 @@ def _parse_sort_value(value: Any, sort: str) -> Any:
     raise ValueError(f"not a {sort} value: {value!r}")
 
 
-def _filters(query: TrackListQuery) -> TrackFilters:
+# The condition that a track's latest analysis has a status: the analysis_run domain builds it (it reads that table).
+LatestStatusIs = Callable[[str], ColumnElement[bool]]
+
+
+def _filters(query: TrackListQuery, latest_status_is: LatestStatusIs) -> TrackFilters:
     if query.bpm_min is not None and query.bpm_max is not None and query.bpm_min > query.bpm_max:
         raise InvalidInput("bpm_max: must not be below bpm_min", field="bpm_max")
     keys: frozenset[str] | None = None
@@ -222,6 +210,7 @@ def _filters(query: TrackListQuery) -> TrackFilters:
         genre=(query.genre or "").strip() or None,
         artist=(query.artist or "").strip() or None,
         status=query.status,
+        latest_status_is=latest_status_is(query.status) if query.status is not None else None,
         terms=terms,
     )
 
@@ -313,60 +302,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def _user_message(exc: Exception, tmp_name: str, filename: str) -> str:
-    """The decoder names the file it read; the user knows it by the name they uploaded."""
-    return str(exc).replace(PurePath(tmp_name).name, PurePath(filename or "upload").name)
-
-
 class TrackService:
-    def ingest(
-        self,
-        session: Session,
-        *,
-        user: User,
-        upload: StreamedUpload,
-        fields: TrackFields,
-        storage: Storage,
-        origin: str = "upload",
-    ) -> Ingested:
-        """Store an uploaded original and queue its analysis; the same bytes again return the existing track.
-
-        The file is probed as audio before anything is stored, and an object already written is deleted if
-        the transaction does not commit, so a refused or failed upload leaves nothing behind.
-        """
-        from analysis.errors import AudioDecodeError, UnsupportedAudioError
-        from analysis.io import probe
-
-        filename = upload.filename
-        if upload.size == 0:
-            raise UnprocessableAudio("empty file: the upload contains no bytes", field="file")
-        existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
-        if existing is not None:
-            return existing
-        try:
-            info = probe(Path(upload.file.name))
-        except UnsupportedAudioError as exc:
-            raise UnsupportedMediaType(_user_message(exc, upload.file.name, filename), field="file") from exc
-        except AudioDecodeError as exc:
-            raise UnprocessableAudio(_user_message(exc, upload.file.name, filename), field="file") from exc
-
-        new = NewTrack(uuid.uuid4(), user.id, info, upload, filename=filename, fields=fields, source=origin)
-        upload.file.seek(0)
-        storage.put(new.key, upload.file, content_type=new.content_type)
-        after_rollback(session, lambda: storage.delete(new.key))
-        try:
-            track, run = self.create(session, new=new)
-        except IntegrityError:
-            # A concurrent upload of the same bytes won the race: keep its track, drop our copy.
-            storage.delete(new.key)
-            existing = self._existing(session, user_id=user.id, sha256=upload.sha256, fields=fields)
-            if existing is None:
-                raise
-            return existing
-        return Ingested(track=track, analysis=run, created=True)
-
-    def create(self, session: Session, *, new: NewTrack) -> tuple[ReferenceTrack, AnalysisRun]:
-        """The track of a stored original, with its analysis queued (the task is sent once the session commits).
+    def create(self, session: Session, *, new: NewTrack) -> ReferenceTrack:
+        """The track of a stored original.
 
         Raises ``IntegrityError`` when the user already has a track of these bytes; the session stays usable.
         """
@@ -374,65 +312,57 @@ class TrackService:
         with session.begin_nested():
             session.add(track)
             session.flush()
-        return track, analysis_run_service.queue(session, track=track)
+        return track
 
-    def create_many(
-        self,
-        session: Session,
-        *,
-        new: Sequence[NewTrack],
-        also_analyse: Sequence[tuple[uuid.UUID, uuid.UUID]] = (),
-        sent: set[uuid.UUID] | None = None,
-    ) -> list[uuid.UUID]:
-        """:meth:`create` for a chunk of originals, with bulk inserts; their analyses, and one of each existing
-        ``(track_id, user_id)`` in ``also_analyse``, go on the bulk queue. Returns the queued analyses' ids.
+    def create_many(self, session: Session, *, new: Sequence[NewTrack]) -> None:
+        """:meth:`create` for a chunk of originals, with one bulk insert.
 
         The tracks must be new (deduplicated by the caller): one already there fails the whole insert.
         """
         track_repository.add_many(session, [n.values() for n in new])
-        tracks = [(n.id, n.user_id) for n in new] + list(also_analyse)
-        return analysis_run_service.queue_many(session, tracks=tracks, sent=sent)
 
-    def _existing(self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields) -> Ingested | None:
-        """The track already holding these bytes, unchanged, with the sent fields that differ from its own."""
+    def existing(
+        self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields
+    ) -> tuple[ReferenceTrack, tuple[str, ...]] | None:
+        """The user's track already holding these bytes, unchanged, with the sent fields that differ from its own
+        (``title``, ``artist``, ``album``, ``genre``)."""
         track = track_repository.get_by_sha256(session, user_id=user_id, sha256=sha256)
         if track is None:
             return None
-        run = analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user_id)
         sent = fields.cleaned()
         ignored = tuple(
             name
             for name in ("title", "artist", "album", "genre")
             if (value := getattr(sent, name)) is not None and value != getattr(track, name)
         )
-        return Ingested(track=track, analysis=run, created=False, ignored=ignored)
+        return track, ignored
 
-    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> tuple[ReferenceTrack, AnalysisRun | None]:
-        """One of the user's tracks with its latest analysis; raises ``NotFound``."""
-        track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
-        return track, analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
+    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> ReferenceTrack:
+        """One of the user's tracks; raises ``NotFound``."""
+        return track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
 
-    def latest_analysis(self, session: Session, *, user: User, track_id: uuid.UUID) -> AnalysisRun:
-        """The latest analysis of one of the user's tracks; raises ``NotFound`` for the track or its analysis."""
-        _track, latest = self.get(session, user=user, track_id=track_id)
-        if latest is None:
-            raise NotFound("track has no analysis")
-        return latest
-
-    def list_tracks(self, session: Session, *, user: User, query: TrackListQuery) -> TrackPage:
+    def list_tracks(
+        self, session: Session, *, user: User, query: TrackListQuery, latest_status_is: LatestStatusIs
+    ) -> TrackPage:
         """One page of the user's library: filtered, sorted, keyset-paginated by (sort value, id)."""
-        filters, ordering, after, digest = self._page_request(query)
+        filters, ordering, after, digest = self._page_request(query, latest_status_is)
         tracks = track_repository.page(
             session, user_id=user.id, filters=filters, ordering=ordering, limit=query.limit + 1, after=after
         )
         count = track_repository.count(session, user_id=user.id, filters=filters)
-        return self._page(session, tracks, query=query, ordering=ordering, digest=digest, count=count)
+        return self._page(tracks, query=query, ordering=ordering, digest=digest, count=count)
 
     def list_all_tracks(
-        self, session: Session, *, admin: User, query: AdminTrackListQuery, ip_address: str | None = None
+        self,
+        session: Session,
+        *,
+        admin: User,
+        query: AdminTrackListQuery,
+        latest_status_is: LatestStatusIs,
+        ip_address: str | None = None,
     ) -> TrackPage:
         """Like :meth:`list_tracks` over every user's tracks, for an admin; each page read is audited."""
-        filters, ordering, after, digest = self._page_request(query)
+        filters, ordering, after, digest = self._page_request(query, latest_status_is)
         tracks = track_repository.page_all_users(
             session, owner_id=query.user_id, filters=filters, ordering=ordering, limit=query.limit + 1, after=after
         )
@@ -446,10 +376,12 @@ class TrackService:
             details={"resource": "tracks", "user_id": str(query.user_id) if query.user_id else None},
         )
         session.flush()
-        return self._page(session, tracks, query=query, ordering=ordering, digest=digest, count=count)
+        return self._page(tracks, query=query, ordering=ordering, digest=digest, count=count)
 
-    def _page_request(self, query: TrackListQuery) -> tuple[TrackFilters, Ordering, Position | None, str]:
-        filters = _filters(query)
+    def _page_request(
+        self, query: TrackListQuery, latest_status_is: LatestStatusIs
+    ) -> tuple[TrackFilters, Ordering, Position | None, str]:
+        filters = _filters(query, latest_status_is)
         order = query.order or ("desc" if query.sort == "created_at" else "asc")
         ordering = Ordering(sort=query.sort, descending=order == "desc")
         digest = _query_digest(query, filters, ordering)
@@ -457,14 +389,7 @@ class TrackService:
         return filters, ordering, after, digest
 
     def _page(
-        self,
-        session: Session,
-        tracks: list[ReferenceTrack],
-        *,
-        query: TrackListQuery,
-        ordering: Ordering,
-        digest: str,
-        count: int,
+        self, tracks: list[ReferenceTrack], *, query: TrackListQuery, ordering: Ordering, digest: str, count: int
     ) -> TrackPage:
         # One row more than the page was read, to know whether another page follows without counting.
         more = len(tracks) > query.limit
@@ -475,13 +400,7 @@ class TrackService:
             next_cursor = encode_cursor(
                 Position(value=_sort_value(last, ordering.sort), track_id=last.id), digest=digest
             )
-        latest: dict[uuid.UUID, AnalysisRun] = {}
-        owners: dict[uuid.UUID, list[uuid.UUID]] = {}
-        for track in tracks:
-            owners.setdefault(track.user_id, []).append(track.id)
-        for owner_id, track_ids in owners.items():
-            latest.update(analysis_run_repository.latest_for_tracks(session, track_ids=track_ids, user_id=owner_id))
-        return TrackPage(tracks=tracks, latest=latest, next_cursor=next_cursor, count=count)
+        return TrackPage(tracks=tracks, next_cursor=next_cursor, count=count)
 
     def record_analysis(
         self,
@@ -513,11 +432,8 @@ class TrackService:
         session.flush()
         return track
 
-    def update(
-        self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate
-    ) -> tuple[ReferenceTrack, AnalysisRun | None]:
-        """Apply the fields present in ``changes``, then return the track with its latest analysis. ``metadata``
-        is merged (a null value removes its key)."""
+    def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> ReferenceTrack:
+        """Apply the fields present in ``changes``; ``metadata`` is merged (a null value removes its key)."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         given = changes.model_fields_set
         if "title" in given and changes.title is not None:
@@ -541,7 +457,7 @@ class TrackService:
                 raise InvalidInput(f"metadata: must be at most {MAX_METADATA_BYTES} bytes as JSON", field="metadata")
             track.metadata_ = merged
         session.flush()
-        return track, analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=user.id)
+        return track
 
     def audio(
         self,

@@ -31,6 +31,7 @@ _SCHEMA_MODULES = (
     "service.schemas",
     "service.analysis_run.schemas",
     "service.annotation.schemas",
+    "service.library.schemas",
     "service.library_import.schemas",
     "service.listening_prompt.schemas",
     "service.reference.schemas",

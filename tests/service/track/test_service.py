@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db import session_scope
+from service.library.service import library as library_service
 from service.storage import LocalStorage
+from service.track.ingest import TrackFields
 from service.track.models import ReferenceTrack
-from service.track.service import TrackFields
-from service.track.service import track as track_service
 from service.upload import StreamedUpload
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -39,7 +39,7 @@ def test_a_transaction_that_fails_after_the_upload_removes_the_stored_original(
 
     def ingest_then_fail() -> None:
         with session_scope(session_factory) as s:
-            track_service.ingest(s, user=alice.user, upload=upload, fields=TrackFields(), storage=local_storage)
+            library_service.ingest(s, user=alice.user, upload=upload, fields=TrackFields(), storage=local_storage)
             assert len(list(local_storage.root.rglob("original.wav"))) == 1
             raise RuntimeError("database went away")
 

@@ -1,3 +1,6 @@
+"""The library's routes, ``/v1/tracks`` and ``/v1/admin/tracks``: tracks as the API shows them, each with its
+latest analysis, and their originals."""
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +15,6 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response, status
 from fastapi.responses import RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from service.analysis_run.endpoints import REVALIDATE, matches
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.schemas import AnalysisRead
 from service.config import settings
@@ -30,19 +32,13 @@ from service.errors import (
     UnsupportedMediaType,
     error_responses,
 )
+from service.http import REVALIDATE, matches
+from service.library.schemas import AdminTrackList, AdminTrackRead, TrackList, TrackRead
+from service.library.service import library as library_service
 from service.storage import StorageDep
 from service.track.ingest import TrackFields
 from service.track.models import ReferenceTrack
-from service.track.schemas import (
-    AdminTrackList,
-    AdminTrackListQuery,
-    AdminTrackRead,
-    AudioUrlRead,
-    TrackList,
-    TrackListQuery,
-    TrackRead,
-    TrackUpdate,
-)
+from service.track.schemas import AdminTrackListQuery, AudioUrlRead, TrackListQuery, TrackUpdate
 from service.track.service import AudioFile, AudioRedirect
 from service.track.service import track as track_service
 from service.upload import receive_upload
@@ -110,7 +106,7 @@ async def upload_track(
     try:
         fields = TrackFields(**{k: upload.fields.get(k) for k in ("title", "artist", "album", "genre")})
         ingested = await run_in_threadpool(
-            track_service.ingest, session, user=user, upload=upload, fields=fields, storage=storage
+            library_service.ingest, session, user=user, upload=upload, fields=fields, storage=storage
         )
         if not ingested.created:
             response.status_code = status.HTTP_200_OK
@@ -127,7 +123,7 @@ def list_tracks(session: SessionDep, user: CurrentUser, query: Annotated[TrackLi
     """Your library: filter by BPM, key (optionally with its compatible keys), genre, artist, analysis status or
     text; sort by created_at, title, bpm, duration or loudness (missing values last in either order); page
     with ``next_cursor``. Pages stay consistent while tracks are added: no track is repeated or skipped."""
-    page = track_service.list_tracks(session, user=user, query=query)
+    page = library_service.list_tracks(session, user=user, query=query)
     return TrackList(
         data=[_read(t, page.latest.get(t.id)) for t in page.tracks], next_cursor=page.next_cursor, count=page.count
     )
@@ -136,7 +132,7 @@ def list_tracks(session: SessionDep, user: CurrentUser, query: Annotated[TrackLi
 @router.get("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound))
 def get_track(track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> TrackRead:
     """One track with its latest analysis status."""
-    return _read(*track_service.get(session, user=user, track_id=track_id))
+    return _read(*library_service.get(session, user=user, track_id=track_id))
 
 
 @router.patch("/{track_id}", response_model=TrackRead, responses=error_responses(Unauthorized, NotFound, InvalidInput))
@@ -144,7 +140,7 @@ def update_track(
     track_id: uuid.UUID, changes: Annotated[TrackUpdate, Body()], session: SessionDep, user: CurrentUser
 ) -> TrackRead:
     """Change a track's title, artist, album, genre, reference flag or metadata; omitted fields are kept."""
-    return _read(*track_service.update(session, user=user, track_id=track_id, changes=changes))
+    return _read(*library_service.update(session, user=user, track_id=track_id, changes=changes))
 
 
 _AUDIO_CONTENT = {"audio/*": {"schema": {"type": "string", "format": "binary"}}}
@@ -262,7 +258,7 @@ def _audio_response(audio: AudioRedirect | AudioFile, *, max_age_s: int) -> Resp
 def get_track_analysis(request: Request, track_id: uuid.UUID, session: SessionDep, user: CurrentUser) -> Response:
     """The latest analysis of a track: status, summary results, or the error that stopped it. Its `ETag` changes
     with any of it (status, progress, results), so polling with `If-None-Match` gets 304 until something does."""
-    latest = track_service.latest_analysis(session, user=user, track_id=track_id)
+    latest = library_service.latest_analysis(session, user=user, track_id=track_id)
     body = AnalysisRead.model_validate(latest).model_dump(mode="json")
     content = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     headers = {"ETag": f'"{hashlib.sha256(content).hexdigest()[:32]}"', "Cache-Control": REVALIDATE}
@@ -290,7 +286,7 @@ def list_all_tracks(
     request: Request, session: SessionDep, admin: AdminUser, query: Annotated[AdminTrackListQuery, Query()]
 ) -> AdminTrackList:
     """Every user's tracks with their owner, filtered, sorted and paged like the library (admin only, audited)."""
-    page = track_service.list_all_tracks(session, admin=admin, query=query, ip_address=client_ip(request))
+    page = library_service.list_all_tracks(session, admin=admin, query=query, ip_address=client_ip(request))
     return AdminTrackList(
         data=[AdminTrackRead.build(t, page.latest.get(t.id)) for t in page.tracks],
         next_cursor=page.next_cursor,
