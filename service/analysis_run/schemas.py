@@ -9,6 +9,10 @@ from pydantic import AliasChoices, ConfigDict, Field
 from analysis.tonal_balance import BAND_NAMES
 from service.schemas import Schema
 
+# The values of AnalysisStatus, spelled out so the OpenAPI document lists them inline (an enum would be a
+# component of its own).
+AnalysisStatusValue = Literal["queued", "running", "succeeded", "failed"]
+
 # One track runs through the examples: "Midnight City" by M83, analysed from a 16-bit FLAC.
 _TRACK_ID = "59c994ae-b38a-4b76-b21c-ad849ec07835"
 _ANALYSIS_ID = "53db87ea-4064-452e-81a6-dc5d18962d87"
@@ -186,7 +190,7 @@ class AnalysisRead(Schema):
     track_id: uuid.UUID
     analysis_type: str
     analyzer_version: str | None
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: AnalysisStatusValue
     parameters: dict[str, Any]
     results: dict[str, Any] | None
     error_message: str | None

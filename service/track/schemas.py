@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, Self, TypeVa
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from service.analysis_run.schemas import ANALYSIS_EXAMPLE, AnalysisRead
+from service.analysis_run.schemas import ANALYSIS_EXAMPLE, AnalysisRead, AnalysisStatusValue
 from service.schemas import Schema
 
 if TYPE_CHECKING:
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 
 TrackSort = Literal["created_at", "title", "bpm", "duration", "loudness"]
 SortOrder = Literal["asc", "desc"]
-AnalysisStatus = Literal["queued", "running", "succeeded", "failed"]
 
 # Set at upload from the file itself; a client may add its own keys next to them but not rewrite these.
 RESERVED_METADATA_KEYS = frozenset({"original_filename", "codec"})
@@ -177,7 +176,7 @@ class TrackListQuery(BaseModel):
     )
     genre: str | None = Field(default=None, min_length=1, max_length=200, description="Exact genre, any case")
     artist: str | None = Field(default=None, min_length=1, max_length=500, description="Exact artist, any case")
-    status: AnalysisStatus | None = Field(default=None, description="Status of the latest analysis")
+    status: AnalysisStatusValue | None = Field(default=None, description="Status of the latest analysis")
     q: str | None = Field(
         default=None,
         min_length=1,
