@@ -339,7 +339,7 @@ class AnalysisRunService:
             analysis_id=run.id,
             track_id=track.id,
             user_id=track.user_id,
-            original_key=track.r2_key,
+            original_key=track.storage_key,
             file_format=track.file_format,
             attempt=run.attempts,
         )
