@@ -256,6 +256,7 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> int:
     import httpx
 
     from service.analysis_run.flows import run_analysis
+    from service.analysis_run.models import AnalysisStatus
     from service.config import settings
     from service.db import session_scope
     from service.migrate import migrate
@@ -293,7 +294,7 @@ def run(args: argparse.Namespace, data_dir: Path, env: dict[str, str]) -> int:
             storage=LocalStorage(settings.storage_dir),
             tmp_dir=settings.tmp_dir,
         )
-        if state != "succeeded":
+        if state != AnalysisStatus.succeeded:
             raise RuntimeError(f"the analysis {state}")
         print(f"analysed through the worker flow in {time.perf_counter() - began:.1f} s")
         listing = httpx.get(f"{base_url}/v1/tracks/{track_id}/features", headers=headers).json()

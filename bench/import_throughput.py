@@ -57,7 +57,7 @@ if str(ROOT) not in sys.path:
 import psutil  # noqa: E402
 from sqlalchemy import create_engine, select  # noqa: E402
 
-from service.analysis_run.models import AnalysisRun  # noqa: E402
+from service.analysis_run.models import AnalysisRun, AnalysisStatus  # noqa: E402
 from service.library_import.models import LibraryImport  # noqa: E402
 from tests.e2e.support import Proc, Processes, clean_env, cli, run_cli, wait_healthy, wait_until  # noqa: E402
 from tests.fixtures.audio import PITCH_CLASSES, click_track, write_audio  # noqa: E402
@@ -322,11 +322,11 @@ class RunResult:
 
     @property
     def succeeded(self) -> list[Analysis]:
-        return [a for a in self.analyses if a.status == "succeeded"]
+        return [a for a in self.analyses if a.status == AnalysisStatus.succeeded]
 
     @property
     def failed(self) -> int:
-        return sum(a.status == "failed" for a in self.analyses)
+        return sum(a.status == AnalysisStatus.failed for a in self.analyses)
 
     @property
     def tracks_per_minute(self) -> float:
@@ -541,7 +541,7 @@ def _measure(
     return RunResult(
         topology=topology,
         storage=storage,
-        pool_processes=pool_processes or len({a.worker for a in analyses if a.status == "succeeded"}),
+        pool_processes=pool_processes or len({a.worker for a in analyses if a.status == AnalysisStatus.succeeded}),
         tracks=n,
         library_bytes=size,
         import_summary=summary,

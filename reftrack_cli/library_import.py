@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from rich.text import Text
 
     from service.db import SessionScope
-    from service.library_import.models import LibraryImport
+    from service.library_import.models import FileOutcome, LibraryImport
     from service.library_import.repository import ReanalyzeMode
     from service.library_import.schemas import AnalysisCounts
     from service.library_import.service import ImportProgress
@@ -224,7 +224,7 @@ def _import_progress(progress: Progress) -> ImportProgress:
             upload = progress.tasks[self.uploading]
             progress.update(self.uploading, total=(upload.total or 0) + total - done)
 
-        def file_done(self, outcome: str) -> None:
+        def file_done(self, outcome: FileOutcome) -> None:
             progress.advance(self.uploading)
 
     return Bars()
@@ -259,6 +259,7 @@ def run_import(
     one-second sleep) between polls.
     """
     from service.errors import ServiceError
+    from service.library_import.models import ImportStatus
     from service.library_import.service import library_import as library_import_service
     from service.user.repository import user_repository
 
@@ -305,7 +306,7 @@ def run_import(
         out.flush()
     else:
         _print_import_summary(console, summary)
-    return 1 if any(r.status != "succeeded" for r in summary.imports) else 0
+    return 1 if any(r.status != ImportStatus.succeeded for r in summary.imports) else 0
 
 
 def _sleep() -> None:
@@ -330,6 +331,8 @@ def _wait_for_analyses(
 def _print_import_summary(console: Console, summary: ImportSummary) -> None:
     from rich.table import Table
 
+    from service.library_import.models import ImportStatus
+
     table = Table(title="reftrack import", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
@@ -345,7 +348,7 @@ def _print_import_summary(console: Console, summary: ImportSummary) -> None:
     table.add_row("tracks per minute", f"{summary.tracks_per_minute:.1f}")
     console.print(table)
     for record in summary.imports:
-        if record.status != "succeeded":
+        if record.status != ImportStatus.succeeded:
             console.print(
                 f"[red]{record.source}[/red]: {record.error_message or record.status}", highlight=False, soft_wrap=True
             )

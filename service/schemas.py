@@ -5,6 +5,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+# The values of service.analysis_run.models.AnalysisStatus, spelled out so the OpenAPI document lists them inline
+# (an enum would be a component of its own). Here because the library filters on them as well.
+AnalysisStatusValue = Literal["queued", "running", "succeeded", "failed"]
+
 
 class Schema(BaseModel):
     model_config = ConfigDict(from_attributes=True)

@@ -9,7 +9,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, inspect, text
 
 from service.db import build_engine
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, skip_without_postgres
@@ -93,31 +93,43 @@ def test_downgrade_to_base_removes_everything_and_upgrade_again_works(fresh_url:
     engine.dispose()
 
 
+_NAMES = ("user", "track", "analysis", "manifest", "chunk", "event", "annotation", "region")
+_USER = (
+    "INSERT INTO users (id, email, role, is_active, created_at, updated_at) "
+    "VALUES (:user, 'a@b.c', 'user', true, :now, :now)"
+)
+_ANALYSIS = (
+    "INSERT INTO track_analyses (id, track_id, user_id, analysis_type, status, parameters, attempts, "
+    "created_at) VALUES (:analysis, :track, :user, 'full', 'queued', '{}', 0, :now)"
+)
+
+
+def _track(*key_columns: str) -> str:
+    """A track with its storage key columns (named as at the database's revision), each set to its own name."""
+    columns = ", ".join(key_columns)
+    values = ", ".join(f"'{c}'" for c in key_columns)
+    return (
+        f"INSERT INTO reference_tracks (id, user_id, title, {columns}, size_bytes, content_sha256, metadata, "
+        "is_reference, is_user_upload, created_at, updated_at) "
+        f"VALUES (:track, :user, 't', {values}, 1, 'h', '{{}}', true, false, :now, :now)"
+    )
+
+
+def _params(engine: Engine) -> dict[str, str]:
+    # SQLite stores a Uuid column as 32 hex digits.
+    ids = {name: f"00000000-0000-0000-0000-00000000000{i}" for i, name in enumerate(_NAMES, start=1)}
+    return {k: v if engine.dialect.name == "postgresql" else v.replace("-", "") for k, v in ids.items()}
+
+
 def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
     # given: a user with a track, an analysis, frames, events, an annotation and a region
     command.upgrade(alembic_config(fresh_url), "head")
     engine = build_engine(fresh_url)
-    ids = {
-        name: f"00000000-0000-0000-0000-00000000000{i}"
-        for i, name in enumerate(
-            ["user", "track", "analysis", "manifest", "chunk", "event", "annotation", "region"], start=1
-        )
-    }
     now = "2026-01-01 00:00:00+00:00"
     statements = [
-        (
-            "INSERT INTO users (id, email, role, is_active, created_at, updated_at) "
-            "VALUES (:user, 'a@b.c', 'user', true, :now, :now)"
-        ),
-        (
-            "INSERT INTO reference_tracks (id, user_id, title, r2_key, size_bytes, content_sha256, metadata, "
-            "is_reference, is_user_upload, created_at, updated_at) "
-            "VALUES (:track, :user, 't', 'k', 1, 'h', '{}', true, false, :now, :now)"
-        ),
-        (
-            "INSERT INTO track_analyses (id, track_id, user_id, analysis_type, status, parameters, attempts, "
-            "created_at) VALUES (:analysis, :track, :user, 'full', 'queued', '{}', 0, :now)"
-        ),
+        _USER,
+        _track("storage_key"),
+        _ANALYSIS,
         (
             "INSERT INTO analysis_frame_manifests (id, analysis_id, user_id, feature, frame_rate, hop_seconds, "
             "n_frames, dimensions, dtype, encoding, chunk_frames, n_chunks, created_at) "
@@ -141,7 +153,7 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
             "VALUES (:region, :track, :user, 'r', 0.0, 1.0, 'loop', false, 0, :now, :now)"
         ),
     ]
-    params = {k: v if engine.dialect.name == "postgresql" else v.replace("-", "") for k, v in ids.items()}
+    params = _params(engine)
     with engine.begin() as conn:
         for statement in statements:
             conn.execute(text(statement), {**params, "now": now, "blob": b"\x00\x00"})
@@ -161,3 +173,38 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
     engine.dispose()
+
+
+def test_renaming_the_storage_key_columns_keeps_tracks_and_their_analyses(fresh_url: str) -> None:
+    # given: a track with an analysis, before the rename
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, "0009")
+    engine = build_engine(fresh_url)
+    with engine.begin() as conn:
+        for statement in (_USER, _track(*_R2_KEYS), _ANALYSIS):
+            conn.execute(text(statement), _params(engine) | {"now": "2026-01-01 00:00:00+00:00"})
+    engine.dispose()
+    # when
+    command.upgrade(cfg, "0010")
+    # then: the values written under the old names, under the new ones; the analysis is still there
+    assert _keys_and_analyses(fresh_url, _STORAGE_KEYS) == (*_R2_KEYS, 1)
+    # when
+    command.downgrade(cfg, "0009")
+    # then
+    assert _keys_and_analyses(fresh_url, _R2_KEYS) == (*_R2_KEYS, 1)
+
+
+_R2_KEYS = ("r2_key", "waveform_r2_key", "thumbnail_r2_key")
+_STORAGE_KEYS = ("storage_key", "waveform_storage_key", "thumbnail_storage_key")
+
+
+def _keys_and_analyses(url: str, names: tuple[str, ...]) -> tuple[object, ...]:
+    """The track's storage keys under ``names`` (which must be all of its key columns), and the analyses."""
+    engine = build_engine(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("reference_tracks")}
+    assert columns & {*_R2_KEYS, *_STORAGE_KEYS} == set(names)
+    with engine.connect() as conn:
+        keys = tuple(conn.execute(text(f"SELECT {', '.join(names)} FROM reference_tracks")).one())
+        analyses = conn.execute(text("SELECT count(*) FROM track_analyses")).scalar_one()
+    engine.dispose()
+    return (*keys, analyses)

@@ -22,7 +22,7 @@ from celery.exceptions import Retry
 from sqlalchemy.orm import Session
 
 from service.analysis_run.flows import mark_failed, mark_retrying
-from service.analysis_run.service import FailureKind
+from service.analysis_run.models import FailureKind
 from service.config import Settings, settings
 from service.db import session_scope
 from service.faults import is_transient
@@ -174,5 +174,5 @@ class AnalysisTask(ReftrackTask):
         analysis_id = _analysis_id(args, kwargs)
         if analysis_id is None:
             return
-        kind: FailureKind = "transient" if transient else "permanent"
+        kind = FailureKind.transient if transient else FailureKind.permanent
         mark_failed(analysis_id, session_scope=self.scope, message=f"analysis {reason}", kind=kind)

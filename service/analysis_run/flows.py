@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from analysis import TrackAnalysis
 
-from service.analysis_run.service import FailureKind
+from service.analysis_run.models import AnalysisStatus, FailureKind
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.db import SessionScope
 from service.storage import Storage, thumbnail_key, waveform_key
@@ -92,7 +92,7 @@ def run_analysis(analysis_id: uuid.UUID, *, session_scope: SessionScope, storage
         log.info("track.analysis.orphaned", extra={"analysis_id": str(analysis_id)})
         return "skipped"
     log.info("track.analysis.succeeded", extra={"analysis_id": str(analysis_id)})
-    return "succeeded"
+    return AnalysisStatus.succeeded
 
 
 class _Timings:
@@ -127,11 +127,13 @@ def _store_overviews(
     return keys
 
 
-def _fail(session_scope: SessionScope, analysis_id: uuid.UUID, message: str, kind: FailureKind = "permanent") -> str:
+def _fail(
+    session_scope: SessionScope, analysis_id: uuid.UUID, message: str, kind: FailureKind = FailureKind.permanent
+) -> str:
     with session_scope() as session:
         analysis_run_service.fail(session, analysis_id=analysis_id, message=message, kind=kind)
     log.warning("track.analysis.failed", extra={"analysis_id": str(analysis_id), "reason": message, "kind": kind})
-    return "failed"
+    return AnalysisStatus.failed
 
 
 def mark_failed(analysis_id: uuid.UUID, *, session_scope: SessionScope, message: str, kind: FailureKind) -> None:

@@ -2,12 +2,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, CreatedMixin, IdMixin
+
+
+class AnalysisStatus(StrEnum):
+    """Where an analysis stands; stored as its value (the ``status`` check constraint lists them)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+    @classmethod
+    def active(cls) -> tuple[AnalysisStatus, ...]:
+        """The statuses of an analysis that has not finished yet."""
+        return (cls.queued, cls.running)
+
+
+class FailureKind(StrEnum):
+    """Why an analysis failed: an outage that outlasted the retry budget (``transient``: the reaper sends it
+    again), or the input itself (``permanent``)."""
+
+    transient = "transient"
+    permanent = "permanent"
 
 
 class AnalysisRun(IdMixin, CreatedMixin, Base):
@@ -25,14 +48,13 @@ class AnalysisRun(IdMixin, CreatedMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     analysis_type: Mapped[str] = mapped_column(String(32), default="full")
     analyzer_version: Mapped[str | None] = mapped_column(String(32))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=AnalysisStatus.queued)
     # The Celery queue it was sent on ("analysis" or "analysis.bulk"); a re-send keeps the priority.
     queue: Mapped[str] = mapped_column(String(32), default="analysis", server_default="analysis")
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     results: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error_message: Mapped[str | None] = mapped_column(Text)
-    # Why a failed analysis failed: an outage that outlasted the retry budget (sent again by the reaper), or the
-    # input itself.
+    # A FailureKind, on a failed analysis only.
     failure_kind: Mapped[str | None] = mapped_column(String(16))
     # Every attempt that started, retries through an outage included.
     attempts: Mapped[int] = mapped_column(default=0)

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisRun
+from service.analysis_run.models import AnalysisRun, AnalysisStatus, FailureKind
 from service.analysis_run.repository import analysis_run_repository
 from service.analysis_run.service import analysis_run as analysis_run_service
 from service.config import Settings, settings
@@ -99,20 +99,20 @@ class AnalysisReaper:
         """Re-queue or fail one batch of stuck analyses in the caller's transaction (sent once it commits)."""
         result = ReapResult()
         for run in self.claim_stuck(session, now=now, policy=policy):
-            if run.status == "failed":
+            if run.status == AnalysisStatus.failed:
                 # Failed only for an outage: its error stays readable until the next attempt starts.
                 run.completed_at = None
                 run.failure_kind = None
             else:
-                lost = run.lost_attempts + (1 if run.status == "running" else 0)
+                lost = run.lost_attempts + (1 if run.status == AnalysisStatus.running else 0)
                 if lost >= policy.max_attempts:
                     run.lost_attempts = lost
                     message = self._give_up_message(run, policy)
-                    analysis_run_service.fail(session, analysis_id=run.id, message=message, kind="permanent")
+                    analysis_run_service.fail(session, analysis_id=run.id, message=message, kind=FailureKind.permanent)
                     result.failed.append(run.id)
                     continue
                 run.lost_attempts = lost
-            run.status = "queued"
+            run.status = AnalysisStatus.queued
             run.started_at = now
             enqueue(session, ANALYZE_TASK, str(run.id), queue=run.queue or ANALYSIS_QUEUE)
             result.requeued.append(run.id)
@@ -120,7 +120,7 @@ class AnalysisReaper:
         return result
 
     def _give_up_message(self, run: AnalysisRun, policy: ReaperPolicy) -> str:
-        if run.status == "running":
+        if run.status == AnalysisStatus.running:
             return (
                 f"the analysis did not finish after {run.lost_attempts} attempts: each one stopped without a result "
                 f"for over {_duration(policy.running_timeout_s)} (the worker may have crashed or run out of memory)"

@@ -8,10 +8,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Row, and_, delete, func, insert, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.analysis_run.models import (
+    AnalysisEvent,
+    AnalysisRun,
+    AnalysisStatus,
+    FailureKind,
+    FrameData,
+    FrameManifest,
+)
 from service.track.models import ReferenceTrack
-
-ACTIVE_STATUSES = ("queued", "running")
 
 EventRow = Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]
 
@@ -42,7 +47,11 @@ class AnalysisRunRepository:
         """The newest finished analysis: what analysis data is read from while a re-analysis is queued or running."""
         stmt = (
             select(AnalysisRun)
-            .where(AnalysisRun.track_id == track_id, AnalysisRun.user_id == user_id, AnalysisRun.status == "succeeded")
+            .where(
+                AnalysisRun.track_id == track_id,
+                AnalysisRun.user_id == user_id,
+                AnalysisRun.status == AnalysisStatus.succeeded,
+            )
             .order_by(AnalysisRun.completed_at.desc(), AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
             .limit(1)
         )
@@ -80,7 +89,7 @@ class AnalysisRunRepository:
 
     def list_unfinished(self, session: Session) -> Sequence[Row[uuid.UUID, str]]:
         """Every analysis still queued or running, as (id, queue)."""
-        stmt = select(AnalysisRun.id, AnalysisRun.queue).where(AnalysisRun.status.in_(("queued", "running")))
+        stmt = select(AnalysisRun.id, AnalysisRun.queue).where(AnalysisRun.status.in_(AnalysisStatus.active()))
         return session.execute(stmt).all()
 
     def claim_stuck(
@@ -103,11 +112,11 @@ class AnalysisRunRepository:
             select(AnalysisRun)
             .where(
                 or_(
-                    and_(AnalysisRun.status == "running", handed_out_at < running_before),
-                    and_(AnalysisRun.status == "queued", handed_out_at < queued_before),
+                    and_(AnalysisRun.status == AnalysisStatus.running, handed_out_at < running_before),
+                    and_(AnalysisRun.status == AnalysisStatus.queued, handed_out_at < queued_before),
                     and_(
-                        AnalysisRun.status == "failed",
-                        AnalysisRun.failure_kind == "transient",
+                        AnalysisRun.status == AnalysisStatus.failed,
+                        AnalysisRun.failure_kind == FailureKind.transient,
                         AnalysisRun.completed_at < transient_failed_before,
                         AnalysisRun.created_at > transient_created_after,
                     ),
@@ -148,7 +157,7 @@ class AnalysisRunRepository:
             .where(
                 AnalysisRun.track_id == track_id,
                 AnalysisRun.user_id == user_id,
-                AnalysisRun.status.in_(ACTIVE_STATUSES),
+                AnalysisRun.status.in_(AnalysisStatus.active()),
             )
             .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
             .limit(1)

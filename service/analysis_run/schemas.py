@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, ConfigDict, Field
 
 from analysis.tonal_balance import BAND_NAMES
-from service.schemas import Schema
+from service.schemas import AnalysisStatusValue, Schema
 
 # One track runs through the examples: "Midnight City" by M83, analysed from a 16-bit FLAC.
 _TRACK_ID = "59c994ae-b38a-4b76-b21c-ad849ec07835"
@@ -186,7 +186,7 @@ class AnalysisRead(Schema):
     track_id: uuid.UUID
     analysis_type: str
     analyzer_version: str | None
-    status: Literal["queued", "running", "succeeded", "failed"]
+    status: AnalysisStatusValue
     parameters: dict[str, Any]
     results: dict[str, Any] | None
     error_message: str | None

@@ -4,7 +4,7 @@ import math
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run import frames
 from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
-from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
+from service.analysis_run.models import (
+    AnalysisEvent,
+    AnalysisRun,
+    AnalysisStatus,
+    FailureKind,
+    FrameData,
+    FrameManifest,
+)
 from service.analysis_run.repository import EventRow, analysis_run_repository
 from service.analysis_run.waveform import Waveform, ZoomPlan, parse_dat, plan_pixels, plan_zoom
 from service.config import settings
@@ -28,7 +35,6 @@ from service.track.repository import track_repository
 if TYPE_CHECKING:
     from analysis import AudioInfo, TrackAnalysis
 
-FailureKind = Literal["transient", "permanent"]
 _MAX_ERROR_CHARS = 2000
 
 
@@ -57,7 +63,7 @@ def _queued(
         "track_id": track_id,
         "user_id": user_id,
         "analysis_type": analysis_type,
-        "status": "queued",
+        "status": AnalysisStatus.queued,
         "queue": queue,
         "parameters": parameters or {},
         "attempts": 0,
@@ -187,7 +193,7 @@ class AnalysisRunService:
         if run is None:
             track_repository.get_or_404(session, user_id=user_id, track_id=track_id)
             raise NotFound("analysis not found for this track", field="analysis_id")
-        if run.status != "succeeded":
+        if run.status != AnalysisStatus.succeeded:
             raise NotFound(
                 f"analysis {run.id} is {run.status}: only a succeeded analysis has data", field="analysis_id"
             )
@@ -325,12 +331,12 @@ class AnalysisRunService:
     def start(self, session: Session, *, analysis_id: uuid.UUID) -> AnalysisJob | None:
         """Claim an analysis for this attempt. ``None`` when it no longer exists or already finished."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
-        if run is None or run.status in ("succeeded", "failed"):
+        if run is None or run.status in (AnalysisStatus.succeeded, AnalysisStatus.failed):
             return None
         track = session.get(ReferenceTrack, run.track_id)
         if track is None:
             return None
-        if run.status == "running":
+        if run.status == AnalysisStatus.running:
             # The previous attempt never ended (an attempt that meets an outage puts the analysis back to
             # "queued"): its worker died and the broker delivered the message again.
             run.lost_attempts += 1
@@ -340,10 +346,10 @@ class AnalysisRunService:
                 session,
                 analysis_id=run.id,
                 message=f"the worker stopped during each of {run.lost_attempts} attempts",
-                kind="permanent",
+                kind=FailureKind.permanent,
             )
             return None
-        run.status = "running"
+        run.status = AnalysisStatus.running
         run.attempts += 1
         run.started_at = utcnow()
         run.error_message = None
@@ -352,7 +358,7 @@ class AnalysisRunService:
             analysis_id=run.id,
             track_id=track.id,
             user_id=track.user_id,
-            original_key=track.r2_key,
+            original_key=track.storage_key,
             file_format=track.file_format,
             attempt=run.attempts,
         )
@@ -378,7 +384,7 @@ class AnalysisRunService:
         track = session.get(ReferenceTrack, run.track_id)
         if track is None:
             return None
-        already_succeeded = run.status == "succeeded"
+        already_succeeded = run.status == AnalysisStatus.succeeded
         analysis_run_repository.clear_outputs(session, analysis_id=run.id)
         self._write_frames(session, run=run, result=result)
         self._write_events(session, run=run, result=result)
@@ -394,7 +400,7 @@ class AnalysisRunService:
         }
         run.results = summary
         run.analyzer_version = analyzer_version
-        run.status = "succeeded"
+        run.status = AnalysisStatus.succeeded
         run.error_message = None
         run.failure_kind = None
         run.completed_at = utcnow()
@@ -411,21 +417,21 @@ class AnalysisRunService:
     def retrying(self, session: Session, *, analysis_id: uuid.UUID, message: str) -> AnalysisRun | None:
         """Record that an attempt met an outage and the analysis waits for its next one."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
-        if run is None or run.status != "running":
+        if run is None or run.status != AnalysisStatus.running:
             return None
-        run.status = "queued"
+        run.status = AnalysisStatus.queued
         run.error_message = message[:_MAX_ERROR_CHARS]
         session.flush()
         return run
 
     def fail(
-        self, session: Session, *, analysis_id: uuid.UUID, message: str, kind: FailureKind = "permanent"
+        self, session: Session, *, analysis_id: uuid.UUID, message: str, kind: FailureKind = FailureKind.permanent
     ) -> AnalysisRun | None:
         """Fail an analysis for good (``permanent``) or until the reaper sends it again (``transient``)."""
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
-        if run is None or run.status == "succeeded":
+        if run is None or run.status == AnalysisStatus.succeeded:
             return None
-        run.status = "failed"
+        run.status = AnalysisStatus.failed
         run.failure_kind = kind
         run.error_message = message[:_MAX_ERROR_CHARS]
         run.completed_at = utcnow()

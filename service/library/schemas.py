@@ -96,7 +96,7 @@ class TrackRead(Schema):
     def build(cls, track: ReferenceTrack, analysis: AnalysisRun | None) -> Self:
         """The track as the API shows it, with its latest analysis (or none yet)."""
         read = cls.model_validate(track)
-        read.has_waveform = track.waveform_r2_key is not None
+        read.has_waveform = track.waveform_storage_key is not None
         read.analysis = AnalysisRead.model_validate(analysis) if analysis is not None else None
         return read
 

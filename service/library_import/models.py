@@ -2,12 +2,31 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, CreatedMixin, IdMixin, TimestampMixin
+
+
+class ImportStatus(StrEnum):
+    """Where an import stands; stored as its value (the ``status`` check constraint lists them)."""
+
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class FileOutcome(StrEnum):
+    """What an import did with one source file; each has its counter on the import (``files_<outcome>``)."""
+
+    imported = "imported"
+    duplicate = "duplicate"
+    not_audio = "not_audio"
+    failed = "failed"
 
 
 class LibraryImport(IdMixin, TimestampMixin, Base):
@@ -30,7 +49,7 @@ class LibraryImport(IdMixin, TimestampMixin, Base):
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(2048))
     origin: Mapped[str] = mapped_column(String(8), default="api")
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[str] = mapped_column(String(16), default=ImportStatus.queued)
     files_found: Mapped[int | None]
     files_imported: Mapped[int] = mapped_column(default=0)
     files_duplicate: Mapped[int] = mapped_column(default=0)

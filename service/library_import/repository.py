@@ -8,12 +8,11 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from service.analysis_run.models import AnalysisRun
-from service.library_import.models import ImportTrack, LibraryImport
+from service.analysis_run.models import AnalysisRun, AnalysisStatus
+from service.library_import.models import ImportStatus, ImportTrack, LibraryImport
 from service.track.models import ReferenceTrack
 
 ReanalyzeMode = Literal["stale", "failed", "all"]
-ACTIVE_STATUSES = ("queued", "running")
 
 
 def _latest_status() -> ColumnElement[str | None]:
@@ -31,7 +30,7 @@ def _latest_status() -> ColumnElement[str | None]:
 def _latest_succeeded_version() -> ColumnElement[str | None]:
     return (
         select(AnalysisRun.analyzer_version)
-        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status == "succeeded")
+        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status == AnalysisStatus.succeeded)
         .order_by(AnalysisRun.completed_at.desc(), AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
         .limit(1)
         .correlate(ReferenceTrack)
@@ -39,7 +38,7 @@ def _latest_succeeded_version() -> ColumnElement[str | None]:
     )
 
 
-def _has_run(*statuses: str) -> ColumnElement[bool]:
+def _has_run(*statuses: AnalysisStatus) -> ColumnElement[bool]:
     return exists().where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status.in_(statuses))
 
 
@@ -77,7 +76,7 @@ class LibraryImportRepository:
                 LibraryImport.user_id == user_id,
                 LibraryImport.source == source,
                 LibraryImport.origin == origin,
-                LibraryImport.status.in_(("queued", "running")),
+                LibraryImport.status.in_((ImportStatus.queued, ImportStatus.running)),
             )
             .order_by(LibraryImport.created_at.desc(), LibraryImport.id.desc())
             .limit(1)
@@ -174,7 +173,9 @@ class LibraryImportRepository:
     def queued_runs(self, session: Session, *, analysis_ids: Collection[uuid.UUID]) -> list[uuid.UUID]:
         if not analysis_ids:
             return []
-        stmt = select(AnalysisRun.id).where(AnalysisRun.id.in_(sorted(analysis_ids)), AnalysisRun.status == "queued")
+        stmt = select(AnalysisRun.id).where(
+            AnalysisRun.id.in_(sorted(analysis_ids)), AnalysisRun.status == AnalysisStatus.queued
+        )
         return list(session.scalars(stmt.order_by(AnalysisRun.id)))
 
     def analysis_counts(self, session: Session, *, import_ids: Collection[uuid.UUID]) -> dict[str, int]:
@@ -225,12 +226,12 @@ class LibraryImportRepository:
         ``stale``: the newest succeeded analysis ran another analyzer version. ``failed``: the newest analysis
         failed. ``all``: every track.
         """
-        conditions: list[ColumnElement[bool]] = [~_has_run(*ACTIVE_STATUSES)]
+        conditions: list[ColumnElement[bool]] = [~_has_run(*AnalysisStatus.active())]
         if mode == "stale":
-            conditions.append(_has_run("succeeded"))
+            conditions.append(_has_run(AnalysisStatus.succeeded))
             conditions.append(func.coalesce(_latest_succeeded_version(), "") != analyzer_version)
         elif mode == "failed":
-            conditions.append(_latest_status() == "failed")
+            conditions.append(_latest_status() == AnalysisStatus.failed)
         if user_id is not None:
             conditions.append(ReferenceTrack.user_id == user_id)
         if track_ids is not None:

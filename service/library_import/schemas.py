@@ -11,7 +11,8 @@ from service.schemas import Schema
 if TYPE_CHECKING:
     from service.library_import.models import LibraryImport
 
-ImportStatus = Literal["queued", "running", "succeeded", "failed"]
+# The values of ImportStatus, spelled out so the OpenAPI document lists them inline.
+ImportStatusValue = Literal["queued", "running", "succeeded", "failed"]
 # Who started the import: a user through the API (reads only the import roots) or the operator's command line.
 ImportOrigin = Literal["api", "cli"]
 
@@ -107,7 +108,7 @@ class ImportRead(Schema):
     id: uuid.UUID
     source: str
     origin: ImportOrigin
-    status: ImportStatus
+    status: ImportStatusValue
     files: ImportFileCounts
     analyses: AnalysisCounts
     errors: list[ImportFileError]

@@ -28,7 +28,7 @@ from service.db import SessionScope, after_commit, utcnow
 from service.errors import InvalidInput, ServiceError
 from service.library.service import library as library_service
 from service.library_import.access import ImportPolicy
-from service.library_import.models import LibraryImport
+from service.library_import.models import FileOutcome, ImportStatus, LibraryImport
 from service.library_import.repository import ReanalyzeMode, library_import_repository
 from service.library_import.scanner import (
     BucketSource,
@@ -72,8 +72,8 @@ class ImportProgress:
     def listed(self, total: int, done: int) -> None:
         """The source is listed: ``total`` files, of which ``done`` were handled before a resume."""
 
-    def file_done(self, outcome: str) -> None:
-        """One file was handled: imported, duplicate, not_audio or failed."""
+    def file_done(self, outcome: FileOutcome) -> None:
+        """One file was handled."""
 
     def chunk_committed(self, record: LibraryImport) -> None:
         """A chunk and the import's counters are committed."""
@@ -184,7 +184,7 @@ class LibraryImportService:
         existing = library_import_repository.unfinished(session, user_id=user.id, source=source, origin=origin)
         if existing is not None:
             return existing, False
-        record = LibraryImport(user_id=user.id, source=source, origin=origin, status="queued")
+        record = LibraryImport(user_id=user.id, source=source, origin=origin, status=ImportStatus.queued)
         session.add(record)
         session.flush()
         return record, True
@@ -270,13 +270,13 @@ class LibraryImportService:
             if record is None:
                 log.info("library.import.missing", extra={"import_id": str(import_id)})
                 return None
-            if record.status in ("succeeded", "failed"):
+            if record.status in (ImportStatus.succeeded, ImportStatus.failed):
                 return record
             now = utcnow()
             heartbeat = record.heartbeat_at
             if (
                 not force
-                and record.status == "running"
+                and record.status == ImportStatus.running
                 and heartbeat is not None
                 and now - _aware(heartbeat) < STALE_AFTER
             ):
@@ -290,7 +290,7 @@ class LibraryImportService:
             source = open_source(record.source, storage=storage, cfg=cfg)
             if isinstance(source, FolderSource) and record.origin == "api":
                 source = FolderSource(source.root, confined=True)
-            record.status = "running"
+            record.status = ImportStatus.running
             record.started_at = record.started_at or now
             record.heartbeat_at = now
             record.error_message = None
@@ -321,7 +321,7 @@ class LibraryImportService:
         return run, cursor
 
     def _refuse(self, record: LibraryImport, message: str, *, now: datetime) -> LibraryImport:
-        record.status = "failed"
+        record.status = ImportStatus.failed
         record.error_message = f"refused: {message}"[:2000]
         record.finished_at = now
         record.heartbeat_at = None
@@ -338,24 +338,24 @@ class LibraryImportService:
             url = run.source.url(file)
             if file.refused is not None:
                 chunk.errors.append({"path": file.name, "reason": file.refused})
-                progress.file_done("failed")
+                progress.file_done(FileOutcome.failed)
                 continue
             seen = run.by_url.get(url)
             if seen is not None and file.etag is not None and seen[1] == file.etag:
                 chunk.duplicates.append(seen[0])
-                progress.file_done("duplicate")
+                progress.file_done(FileOutcome.duplicate)
                 continue
             try:
                 fetched = run.source.fetch(file, tmp_dir=run.tmp_dir)
             except OSError as exc:
                 chunk.errors.append({"path": file.name, "reason": f"cannot read file: {exc.strerror or exc}"})
-                progress.file_done("failed")
+                progress.file_done(FileOutcome.failed)
                 continue
             try:
                 existing = run.known.get(fetched.sha256)
                 if existing is not None:
                     chunk.duplicates.append(existing)
-                    progress.file_done("duplicate")
+                    progress.file_done(FileOutcome.duplicate)
                     continue
                 try:
                     info = probe(fetched.path)
@@ -363,10 +363,10 @@ class LibraryImportService:
                     not_audio = isinstance(exc, UnsupportedAudioError) or fetched.size == 0
                     if not_audio and not file.looks_like_audio:
                         chunk.not_audio += 1
-                        progress.file_done("not_audio")
+                        progress.file_done(FileOutcome.not_audio)
                     else:
                         chunk.errors.append({"path": file.name, "reason": _reason(exc, fetched)})
-                        progress.file_done("failed")
+                        progress.file_done(FileOutcome.failed)
                     continue
                 new = NewTrack(
                     uuid.uuid5(_TRACK_IDS, f"{run.user_id}/{fetched.sha256}"),
@@ -383,7 +383,7 @@ class LibraryImportService:
                 chunk.stored.append(new.key)
                 chunk.tracks.append(new)
                 run.known[fetched.sha256] = new.id
-                progress.file_done("imported")
+                progress.file_done(FileOutcome.imported)
             finally:
                 fetched.close()
         return chunk
@@ -481,7 +481,7 @@ class LibraryImportService:
                 record.heartbeat_at = None
                 record.error_message = f"{len(unsent)} analyses could not be sent to the broker; run the import again"
             else:
-                record.status = "succeeded"
+                record.status = ImportStatus.succeeded
                 record.finished_at = utcnow()
                 record.heartbeat_at = utcnow()
         log.info("library.import.finished", extra={"import_id": str(run.import_id), "status": record.status})
@@ -496,7 +496,7 @@ class LibraryImportService:
             record = library_import_repository.get(session, import_id, for_update=True)
             if record is None:
                 return None
-            record.status = "failed"
+            record.status = ImportStatus.failed
             record.error_message = message[:2000]
             record.finished_at = utcnow()
         log.info("library.import.failed", extra={"import_id": str(import_id), "error": message})
@@ -507,7 +507,7 @@ class LibraryImportService:
         try:
             with session_scope() as session:
                 record = library_import_repository.get(session, import_id)
-                if record is not None and record.status == "running":
+                if record is not None and record.status == ImportStatus.running:
                     record.heartbeat_at = None
         except Exception:
             log.exception("library.import.release_failed", extra={"import_id": str(import_id)})

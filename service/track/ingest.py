@@ -107,7 +107,7 @@ class NewTrack:
             "artist": fields.artist,
             "album": fields.album,
             "genre": fields.genre,
-            "r2_key": self.key,
+            "storage_key": self.key,
             "file_format": info.format,
             "sample_rate": info.sample_rate,
             "channels": info.channels,

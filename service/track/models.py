@@ -30,9 +30,9 @@ class ReferenceTrack(IdMixin, TimestampMixin, Base):
     # Integrated loudness (LUFS) of the latest successful analysis, for sorting and filtering the library.
     loudness_lufs: Mapped[float | None]
     duration_seconds: Mapped[float | None]
-    r2_key: Mapped[str] = mapped_column(String(1024))
-    waveform_r2_key: Mapped[str | None] = mapped_column(String(1024))
-    thumbnail_r2_key: Mapped[str | None] = mapped_column(String(1024))
+    storage_key: Mapped[str] = mapped_column(String(1024))
+    waveform_storage_key: Mapped[str | None] = mapped_column(String(1024))
+    thumbnail_storage_key: Mapped[str | None] = mapped_column(String(1024))
     file_format: Mapped[str | None] = mapped_column(String(16))
     sample_rate: Mapped[int | None]
     bit_depth: Mapped[int | None]

@@ -7,11 +7,10 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
-from service.schemas import Schema
+from service.schemas import AnalysisStatusValue, Schema
 
 TrackSort = Literal["created_at", "title", "bpm", "duration", "loudness"]
 SortOrder = Literal["asc", "desc"]
-AnalysisStatus = Literal["queued", "running", "succeeded", "failed"]
 
 # Set at upload from the file itself; a client may add its own keys next to them but not rewrite these.
 RESERVED_METADATA_KEYS = frozenset({"original_filename", "codec"})
@@ -38,7 +37,7 @@ class TrackListQuery(BaseModel):
     )
     genre: str | None = Field(default=None, min_length=1, max_length=200, description="Exact genre, any case")
     artist: str | None = Field(default=None, min_length=1, max_length=500, description="Exact artist, any case")
-    status: AnalysisStatus | None = Field(default=None, description="Status of the latest analysis")
+    status: AnalysisStatusValue | None = Field(default=None, description="Status of the latest analysis")
     q: str | None = Field(
         default=None,
         min_length=1,

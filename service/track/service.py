@@ -427,8 +427,8 @@ class TrackService:
         track.channels = info.channels
         track.bit_depth = info.bit_depth
         track.file_format = info.format
-        track.waveform_r2_key = waveform_key
-        track.thumbnail_r2_key = thumbnail_key
+        track.waveform_storage_key = waveform_key
+        track.thumbnail_storage_key = thumbnail_key
         session.flush()
         return track
 
@@ -480,10 +480,10 @@ class TrackService:
         storage (S3, R2), or signed for ``signed_audio`` (local storage)."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         expires = int(utcnow().timestamp()) + expires_in
-        presigned = storage.url(track.r2_key, expires_in=expires_in)
+        presigned = storage.url(track.storage_key, expires_in=expires_in)
         if presigned is not None:
             return SignedAudio(expires=expires, url=presigned)
-        if storage.local_path(track.r2_key) is None:
+        if storage.local_path(track.storage_key) is None:
             raise StorageUnavailable("storage can neither presign a URL nor serve the file")
         signature = sign(_audio_message(user_id=user.id, track_id=track.id, expires=expires))
         return SignedAudio(expires=expires, user_id=user.id, signature=signature)
@@ -514,10 +514,10 @@ class TrackService:
     def _audio_of(
         self, track: ReferenceTrack, *, storage: Storage, range_header: str | None, if_range: str | None
     ) -> AudioRedirect | AudioFile:
-        url = storage.url(track.r2_key)
+        url = storage.url(track.storage_key)
         if url is not None:
             return AudioRedirect(url=url)
-        path = storage.local_path(track.r2_key)
+        path = storage.local_path(track.storage_key)
         if path is None:
             raise StorageUnavailable("storage can neither presign a URL nor serve the file")
         try:
@@ -546,7 +546,7 @@ class TrackService:
         if track is None:
             raise NotFound("track not found")
         prefix = track_prefix(track.user_id, track.id)
-        keys = [k for k in (track.r2_key, track.waveform_r2_key, track.thumbnail_r2_key) if k]
+        keys = [k for k in (track.storage_key, track.waveform_storage_key, track.thumbnail_storage_key) if k]
         session.delete(track)
         outbox_service.add(
             session,

@@ -129,7 +129,7 @@ def test_upload_is_analysed(embedded: Embedded, click_wav: ClickWav) -> None:
             row = session.get(ReferenceTrack, uuid.UUID(track_id))
             assert row is not None
             user_id = row.user_id
-            assert row.waveform_r2_key == f"tracks/{user_id}/{track_id}/analyses/{analysis['id']}/waveform.dat"
+            assert row.waveform_storage_key == f"tracks/{user_id}/{track_id}/analyses/{analysis['id']}/waveform.dat"
     finally:
         engine.dispose()
     folder = embedded.objects / "tracks" / str(user_id) / track_id

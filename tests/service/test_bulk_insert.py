@@ -24,7 +24,7 @@ def make_analysis(session: Session) -> AnalysisRun:
     track = ReferenceTrack(
         user_id=user.id,
         title="t",
-        r2_key="k",
+        storage_key="k",
         size_bytes=1,
         content_sha256=hashlib.sha256(user.email.encode()).hexdigest(),
     )

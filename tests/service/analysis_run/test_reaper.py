@@ -74,7 +74,7 @@ def make_track(scope: Scope) -> ReferenceTrack:
             id=track_id,
             user_id=user.id,
             title="stuck",
-            r2_key=f"tracks/{user.id}/{track_id}/original.wav",
+            storage_key=f"tracks/{user.id}/{track_id}/original.wav",
             file_format="wav",
             size_bytes=1000,
             content_sha256=hashlib.sha256(track_id.bytes).hexdigest(),

@@ -19,7 +19,9 @@ from pydantic import BaseModel
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
+from service.analysis_run.models import AnalysisStatus
 from service.app import create_app
+from service.library_import.models import ImportStatus
 
 DOCUMENT: dict[str, Any] = create_app().openapi()
 COMPONENTS: dict[str, Any] = DOCUMENT["components"]["schemas"]
@@ -192,3 +194,17 @@ def test_examples_keep_their_nulls() -> None:
     # then
     assert queued["results"] is None
     assert "results" in COMPONENTS["AnalysisRead"]["required"]
+
+
+@pytest.mark.parametrize(
+    ("component", "values"),
+    [
+        ("AnalysisRead", [s.value for s in AnalysisStatus]),
+        ("ImportRead", [s.value for s in ImportStatus]),
+    ],
+)
+def test_documented_statuses_are_the_enums_values(component: str, values: list[str]) -> None:
+    # given: the response schemas spell the statuses out, so the document lists them inline
+    documented = COMPONENTS[component]["properties"]["status"]
+    # then
+    assert documented == {"enum": values, "title": "Status", "type": "string"}

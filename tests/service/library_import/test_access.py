@@ -375,7 +375,7 @@ def test_a_user_imports_their_own_prefix_and_its_analyses_queue_but_not_another_
     imported = session.scalars(select(ReferenceTrack)).all()
     assert {t.user_id for t in imported} == {alice.user.id}
     assert len(imported) == 4
-    assert _keys(s3_storage) == sorted(t.r2_key for t in imported)
+    assert _keys(s3_storage) == sorted(t.storage_key for t in imported)
     runs = session.scalars(select(AnalysisRun)).all()
     new_messages = [m for m in sent_tasks("track.analyze") if m not in analyses_before]
     assert sorted(new_messages) == sorted((str(r.id), "analysis.bulk") for r in runs)

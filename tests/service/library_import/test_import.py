@@ -113,8 +113,8 @@ def test_each_new_track_has_one_queued_analysis_sent_on_the_bulk_queue_and_its_o
     files = {p.as_uri(): p for p in library.root.rglob("*")}
     for track in tracks(session).values():
         source = files[track.source_url or ""]
-        assert track.r2_key == original_key(alice.user.id, track.id, track.file_format or "")
-        assert local_storage.local_path(track.r2_key).read_bytes() == source.read_bytes()
+        assert track.storage_key == original_key(alice.user.id, track.id, track.file_format or "")
+        assert local_storage.local_path(track.storage_key).read_bytes() == source.read_bytes()
         assert track.content_sha256 == hashlib.sha256(source.read_bytes()).hexdigest()
         assert track.size_bytes == source.stat().st_size
 
@@ -364,7 +364,7 @@ def test_import_from_a_bucket_copies_objects_server_side_and_skips_them_the_seco
     for track in found.values():
         assert track.source_url is not None
         key = track.source_url.removeprefix(f"s3://{source.bucket}/")
-        assert s3_storage.get_bytes(track.r2_key) == keys[key].read_bytes()
+        assert s3_storage.get_bytes(track.storage_key) == keys[key].read_bytes()
         assert track.metadata_["source_etag"] == hashlib.md5(keys[key].read_bytes()).hexdigest()
     assert found["Night Drive"].artist == "The Examples"
     assert count(session, AnalysisRun) == 4
@@ -388,7 +388,7 @@ def test_import_from_the_storage_bucket_itself(
     for track in tracks(session).values():
         assert track.source_url is not None
         key = track.source_url.removeprefix(f"s3://{s3_storage.bucket}/")
-        assert s3_storage.get_bytes(track.r2_key) == keys[key].read_bytes()
+        assert s3_storage.get_bytes(track.storage_key) == keys[key].read_bytes()
         assert s3_storage.exists(key)
 
 
@@ -465,7 +465,7 @@ def test_ctrl_c_while_a_committed_chunk_is_sent_keeps_its_originals_and_the_reru
     assert interrupted.code == 130
     first_chunk = list(session.scalars(select(ReferenceTrack)))
     assert len(first_chunk) == 2
-    assert all(local_storage.exists(t.r2_key) for t in first_chunk)
+    assert all(local_storage.exists(t.storage_key) for t in first_chunk)
     before = set(sent_tasks("track.analyze"))
     # when
     resumed = import_library(session_factory, local_storage, alice, library.root, tmp_path=tmp_path)
@@ -473,4 +473,4 @@ def test_ctrl_c_while_a_committed_chunk_is_sent_keeps_its_originals_and_the_reru
     assert (resumed.code, resumed.summary["imported"]) == (0, 4)
     sent = [m for m in sent_tasks("track.analyze") if m not in before]
     assert sorted(sent) == sorted((str(r.id), "analysis.bulk") for r in session.scalars(select(AnalysisRun)))
-    assert all(local_storage.exists(t.r2_key) for t in session.scalars(select(ReferenceTrack)))
+    assert all(local_storage.exists(t.storage_key) for t in session.scalars(select(ReferenceTrack)))

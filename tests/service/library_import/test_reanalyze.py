@@ -54,7 +54,7 @@ def seed(session_factory: Callable[[], Session], owner: Account, histories: dict
                     id=track_id,
                     user_id=owner.user.id,
                     title=title,
-                    r2_key=f"tracks/{owner.user.id}/{track_id}/original.wav",
+                    storage_key=f"tracks/{owner.user.id}/{track_id}/original.wav",
                     size_bytes=1000,
                     content_sha256=hashlib.sha256(track_id.bytes).hexdigest(),
                     created_at=T0 + timedelta(seconds=n),

@@ -29,7 +29,7 @@ def seed_tracks(
             track = ReferenceTrack(
                 id=track_id,
                 user_id=owner.user.id,
-                r2_key=f"tracks/{owner.user.id}/{track_id}/original.wav",
+                storage_key=f"tracks/{owner.user.id}/{track_id}/original.wav",
                 file_format="wav",
                 size_bytes=1000 + index,
                 content_sha256=hashlib.sha256(str(track_id).encode()).hexdigest(),
