@@ -29,12 +29,41 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
-    connection: Connection | None = config.attributes.get("connection")
-    if connection is not None:
+def _run(connection: Connection) -> None:
+    """Run the migrations in one transaction; on SQLite with foreign keys off while they run.
+
+    SQLite alters a table by copying it to a new one and dropping the old (Alembic's batch mode). With foreign
+    keys on, that drop deletes every row that references the table through ``ON DELETE CASCADE``: an analysis'
+    frames, a track's analyses and annotations. SQLite ignores the pragma inside a transaction, so it is set
+    before the transaction begins, and the foreign keys are checked before it commits.
+    """
+    sqlite = connection.dialect.name == "sqlite"
+    if sqlite:
+        _foreign_keys(connection, on=False)
+    try:
         _configure(connection)
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                violations = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                if violations:
+                    raise RuntimeError(f"the migration left rows whose foreign keys point nowhere: {violations[:5]}")
+    finally:
+        if sqlite:
+            _foreign_keys(connection, on=True)
+
+
+def _foreign_keys(connection: Connection, *, on: bool) -> None:
+    # On the driver's connection, outside any transaction SQLAlchemy would begin.
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    driver.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+
+
+def run_migrations_online() -> None:
+    connection: Connection | None = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
         return
     url = config.attributes.get("url") or settings.sqlalchemy_url
     if url == settings.sqlalchemy_url:
@@ -42,9 +71,7 @@ def run_migrations_online() -> None:
     engine = build_engine(url)
     try:
         with engine.connect() as conn:
-            _configure(conn)
-            with context.begin_transaction():
-                context.run_migrations()
+            _run(conn)
     finally:
         engine.dispose()
 

@@ -121,14 +121,11 @@ def _params(engine: Engine) -> dict[str, str]:
     return {k: v if engine.dialect.name == "postgresql" else v.replace("-", "") for k, v in ids.items()}
 
 
-def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
-    # given: a user with a track, an analysis, frames, events, an annotation and a region
-    command.upgrade(alembic_config(fresh_url), "head")
-    engine = build_engine(fresh_url)
-    now = "2026-01-01 00:00:00+00:00"
-    statements = [
+def _world(*key_columns: str) -> list[str]:
+    """A user with a track, an analysis, frames, events, an annotation and a region."""
+    return [
         _USER,
-        _track("storage_key"),
+        _track(*key_columns),
         _ANALYSIS,
         (
             "INSERT INTO analysis_frame_manifests (id, analysis_id, user_id, feature, frame_rate, hop_seconds, "
@@ -153,6 +150,26 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
             "VALUES (:region, :track, :user, 'r', 0.0, 1.0, 'loop', false, 0, :now, :now)"
         ),
     ]
+
+
+_WORLD_TABLES = (
+    "users",
+    "reference_tracks",
+    "track_analyses",
+    "analysis_frame_manifests",
+    "analysis_frame_data",
+    "analysis_events",
+    "track_annotations",
+    "track_regions",
+)
+
+
+def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
+    # given: a user with a track, an analysis, frames, events, an annotation and a region
+    command.upgrade(alembic_config(fresh_url), "head")
+    engine = build_engine(fresh_url)
+    now = "2026-01-01 00:00:00+00:00"
+    statements = _world("storage_key")
     params = _params(engine)
     with engine.begin() as conn:
         for statement in statements:
@@ -208,3 +225,37 @@ def _keys_and_analyses(url: str, names: tuple[str, ...]) -> tuple[object, ...]:
         analyses = conn.execute(text("SELECT count(*) FROM track_analyses")).scalar_one()
     engine.dispose()
     return (*keys, analyses)
+
+
+# The last revision of a release: databases in use are at it, and every later revision must keep their rows.
+RELEASED = "0007"
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = build_engine(url)
+    with engine.connect() as conn:
+        counts = {table: conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() for table in _WORLD_TABLES}
+    engine.dispose()
+    return counts
+
+
+def test_upgrading_a_database_in_use_keeps_every_row(fresh_url: str) -> None:
+    # given: a database at the released revision holding a track with everything that hangs off it
+    cfg = alembic_config(fresh_url)
+    command.upgrade(cfg, RELEASED)
+    engine = build_engine(fresh_url)
+    params = _params(engine) | {"now": "2026-01-01 00:00:00+00:00", "blob": b"\x00\x00"}
+    with engine.begin() as conn:
+        for statement in _world(*_R2_KEYS):
+            conn.execute(text(statement), params)
+    engine.dispose()
+    everything = dict.fromkeys(_WORLD_TABLES, 1)
+    assert _counts(fresh_url) == everything
+    # when: upgraded (on SQLite every table rebuild drops the old table, which cascades unless foreign keys are off)
+    command.upgrade(cfg, "head")
+    # then
+    assert _counts(fresh_url) == everything
+    # when
+    command.downgrade(cfg, RELEASED)
+    # then
+    assert _counts(fresh_url) == everything
