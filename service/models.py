@@ -7,8 +7,8 @@ from service.db import Base
 from service.library_import.models import ImportTrack, LibraryImport
 from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
 from service.outbox.models import OutboxEvent
-from service.reference.models import UserReference
-from service.track.models import ReferenceTrack
+from service.reference.models import Reference
+from service.track.models import Track
 from service.user.models import ApiSession, LoginTicket, User
 
 __all__ = [
@@ -25,9 +25,9 @@ __all__ = [
     "ListeningPromptTemplate",
     "LoginTicket",
     "OutboxEvent",
-    "ReferenceTrack",
+    "Reference",
+    "Track",
     "TrackAnnotation",
     "TrackRegion",
     "User",
-    "UserReference",
 ]

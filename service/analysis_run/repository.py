@@ -16,7 +16,7 @@ from service.analysis_run.models import (
     FrameData,
     FrameManifest,
 )
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 
 EventRow = Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]
 
@@ -58,16 +58,16 @@ class AnalysisRunRepository:
         return session.scalars(stmt).one_or_none()
 
     def latest_status_is(self, status: str) -> ColumnElement[bool]:
-        """A condition on :class:`ReferenceTrack` rows: the track's latest analysis has ``status``.
+        """A condition on :class:`Track` rows: the track's latest analysis has ``status``.
 
         For the track repository's library queries, which filter on it without reading this table themselves.
         """
         latest_status = (
             select(AnalysisRun.status)
-            .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.user_id == ReferenceTrack.user_id)
+            .where(AnalysisRun.track_id == Track.id, AnalysisRun.user_id == Track.user_id)
             .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
             .limit(1)
-            .correlate(ReferenceTrack)
+            .correlate(Track)
             .scalar_subquery()
         )
         return latest_status == status
@@ -170,11 +170,7 @@ class AnalysisRunRepository:
         SQLite has no row locks; there the write transaction the session opens (``BEGIN IMMEDIATE``) already
         serialises writers.
         """
-        stmt = (
-            select(ReferenceTrack.id)
-            .where(ReferenceTrack.id == track_id, ReferenceTrack.user_id == user_id)
-            .with_for_update()
-        )
+        stmt = select(Track.id).where(Track.id == track_id, Track.user_id == user_id).with_for_update()
         return session.scalar(stmt) is not None
 
     def manifests(self, session: Session, *, analysis_id: uuid.UUID, user_id: uuid.UUID) -> list[FrameManifest]:

@@ -29,7 +29,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.outbox.service import outbox as outbox_service
 from service.queue import ANALYSIS_QUEUE, ANALYZE_TASK, BULK_QUEUE, enqueue, enqueue_many
 from service.storage import Storage, legacy_overview_key, thumbnail_key, waveform_key
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.repository import track_repository
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class AnalysisRunService:
         self,
         session: Session,
         *,
-        track: ReferenceTrack,
+        track: Track,
         analysis_type: str = "full",
         parameters: dict[str, Any] | None = None,
         queue: str = ANALYSIS_QUEUE,
@@ -137,11 +137,11 @@ class AnalysisRunService:
         enqueue_many(session, ANALYZE_TASK, ids, queue=queue, sent=sent)
         return ids
 
-    def latest(self, session: Session, *, track: ReferenceTrack) -> AnalysisRun | None:
+    def latest(self, session: Session, *, track: Track) -> AnalysisRun | None:
         """The track's newest analysis, whatever its status (``None`` before the first is queued)."""
         return analysis_run_repository.latest_for_track(session, track_id=track.id, user_id=track.user_id)
 
-    def latest_of_tracks(self, session: Session, *, tracks: Sequence[ReferenceTrack]) -> dict[uuid.UUID, AnalysisRun]:
+    def latest_of_tracks(self, session: Session, *, tracks: Sequence[Track]) -> dict[uuid.UUID, AnalysisRun]:
         """:meth:`latest` of each track that has an analysis, by track id, with one query per owner."""
         owners: dict[uuid.UUID, list[uuid.UUID]] = {}
         for track in tracks:
@@ -333,7 +333,7 @@ class AnalysisRunService:
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
         if run is None or run.status in (AnalysisStatus.succeeded, AnalysisStatus.failed):
             return None
-        track = session.get(ReferenceTrack, run.track_id)
+        track = session.get(Track, run.track_id)
         if track is None:
             return None
         if run.status == AnalysisStatus.running:
@@ -381,7 +381,7 @@ class AnalysisRunService:
         run = analysis_run_repository.get(session, analysis_id, for_update=True)
         if run is None:
             return None
-        track = session.get(ReferenceTrack, run.track_id)
+        track = session.get(Track, run.track_id)
         if track is None:
             return None
         already_succeeded = run.status == AnalysisStatus.succeeded

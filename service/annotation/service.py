@@ -40,7 +40,7 @@ from service.annotation.schemas import (
     SnapTo,
 )
 from service.errors import InvalidInput, NotFound
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.repository import track_repository
 from service.user.models import User
 
@@ -143,7 +143,7 @@ def _invalid(problems: list[Problem]) -> InvalidInput:
     return InvalidInput(first.detail, field=first.field, errors=reported, error_count=len(problems))
 
 
-def _snap_grid(session: Session, *, track: ReferenceTrack, snap: SnapTo) -> list[float]:
+def _snap_grid(session: Session, *, track: Track, snap: SnapTo) -> list[float]:
     event_type, unit = _SNAP_EVENTS[snap]
     analysis = analysis_run_service.latest_succeeded(session, track_id=track.id, user_id=track.user_id)
     times = [] if analysis is None else analysis_run_service.event_times(session, run=analysis, event_type=event_type)
@@ -162,7 +162,7 @@ def _nearest(grid: list[float], t: float) -> float:
 def _place(
     session: Session,
     *,
-    track: ReferenceTrack,
+    track: Track,
     start: float,
     end: float | None,
     span: bool,
@@ -191,18 +191,18 @@ def _place(
     return start, end
 
 
-def _filename(track: ReferenceTrack, kind: str, fmt: FileFormat) -> str:
+def _filename(track: Track, kind: str, fmt: FileFormat) -> str:
     stem = re.sub(r"[^A-Za-z0-9._-]+", "-", track.title).strip("-.")[:80] or "track"
     return f"{stem}-{kind}.{'txt' if fmt == 'audacity' else 'jams'}"
 
 
-def _jams_duration(track: ReferenceTrack, rows: Sequence[Row]) -> float:
+def _jams_duration(track: Track, rows: Sequence[Row]) -> float:
     if track.duration_seconds is not None:
         return track.duration_seconds
     return max((row.start_s if row.end_s is None else row.end_s for row in rows), default=0.0)
 
 
-def _export(track: ReferenceTrack, rows: Sequence[Row], *, kind: str, fmt: FileFormat, namespace: str) -> Exported:
+def _export(track: Track, rows: Sequence[Row], *, kind: str, fmt: FileFormat, namespace: str) -> Exported:
     if fmt == "audacity":
         return Exported(write_audacity(rows), "text/plain; charset=utf-8", _filename(track, kind, fmt))
     content = write_jams(
@@ -234,7 +234,7 @@ _LINE_NAMES = {"start": "start", "end": "end", "text": "label"}
 class _LabelReader:
     """Turns the labels of a file into validated create inputs, collecting every problem with its place."""
 
-    def __init__(self, track: ReferenceTrack, *, text_field: str, span: bool) -> None:
+    def __init__(self, track: Track, *, text_field: str, span: bool) -> None:
         self.duration = track.duration_seconds
         self.text_field = text_field
         self.span = span
@@ -305,9 +305,7 @@ class _TrackItemService(ABC, Generic[_Item]):
         self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID, item_id: uuid.UUID
     ) -> _Item | None: ...
 
-    def _owned(
-        self, session: Session, *, user: User, track_id: uuid.UUID, item_id: uuid.UUID
-    ) -> tuple[ReferenceTrack, _Item]:
+    def _owned(self, session: Session, *, user: User, track_id: uuid.UUID, item_id: uuid.UUID) -> tuple[Track, _Item]:
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         item = self._find(session, user_id=user.id, track_id=track.id, item_id=item_id)
         if item is None:
@@ -322,7 +320,7 @@ class _TrackItemService(ABC, Generic[_Item]):
         track_id: uuid.UUID,
         data: AnnotationCreate | RegionCreate,
         snap: SnapTo | None,
-    ) -> tuple[ReferenceTrack, float, float | None]:
+    ) -> tuple[Track, float, float | None]:
         """The track and the new item's times, validated and snapped."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         start, end = _place(
@@ -409,7 +407,7 @@ class AnnotationService(_TrackItemService[TrackAnnotation]):
         session.flush()
         return annotation
 
-    def _new(self, session: Session, *, track: ReferenceTrack, data: AnnotationCreate) -> TrackAnnotation:
+    def _new(self, session: Session, *, track: Track, data: AnnotationCreate) -> TrackAnnotation:
         annotation = TrackAnnotation(
             track_id=track.id,
             user_id=track.user_id,
@@ -525,9 +523,7 @@ class RegionService(_TrackItemService[TrackRegion]):
         session.flush()
         return region
 
-    def _new(
-        self, session: Session, *, track: ReferenceTrack, data: RegionCreate, sort_order: int | None = None
-    ) -> TrackRegion:
+    def _new(self, session: Session, *, track: Track, data: RegionCreate, sort_order: int | None = None) -> TrackRegion:
         if sort_order is None:
             sort_order = region_repository.next_sort_order(session, user_id=track.user_id, track_id=track.id)
         region = TrackRegion(

@@ -37,7 +37,7 @@ from service.library.schemas import AdminTrackList, AdminTrackRead, TrackList, T
 from service.library.service import library as library_service
 from service.storage import StorageDep
 from service.track.ingest import TrackFields
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.schemas import AdminTrackListQuery, AudioUrlRead, TrackListQuery, TrackUpdate
 from service.track.service import AudioFile, AudioRedirect
 from service.track.service import track as track_service
@@ -50,7 +50,7 @@ router = APIRouter(prefix="/v1/tracks", tags=["tracks"])
 admin_router = APIRouter()
 
 
-def _read(track: ReferenceTrack, analysis: AnalysisRun | None) -> TrackRead:
+def _read(track: Track, analysis: AnalysisRun | None) -> TrackRead:
     return TrackRead.build(track, analysis)
 
 

@@ -13,7 +13,7 @@ from service.schemas import Schema
 
 if TYPE_CHECKING:
     from service.analysis_run.models import AnalysisRun
-    from service.track.models import ReferenceTrack
+    from service.track.models import Track
 
 TRACK_EXAMPLE: dict[str, Any] = {
     "id": "59c994ae-b38a-4b76-b21c-ad849ec07835",
@@ -93,7 +93,7 @@ class TrackRead(Schema):
     analysis: AnalysisRead | None = None
 
     @classmethod
-    def build(cls, track: ReferenceTrack, analysis: AnalysisRun | None) -> Self:
+    def build(cls, track: Track, analysis: AnalysisRun | None) -> Self:
         """The track as the API shows it, with its latest analysis (or none yet)."""
         read = cls.model_validate(track)
         read.has_waveform = track.waveform_storage_key is not None

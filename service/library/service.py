@@ -22,7 +22,7 @@ from service.db import after_rollback
 from service.errors import NotFound, UnprocessableAudio, UnsupportedMediaType
 from service.storage import Storage
 from service.track.ingest import NewTrack, TrackFields
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.schemas import AdminTrackListQuery, TrackListQuery, TrackUpdate
 from service.track.service import TrackPage
 from service.track.service import track as track_service
@@ -34,7 +34,7 @@ from service.user.models import User
 class Ingested:
     """An upload's track with its analysis: the one just queued, or the latest of a track already there."""
 
-    track: ReferenceTrack
+    track: Track
     analysis: AnalysisRun | None
     created: bool
     # For the same bytes uploaded again: the fields sent that differ from the existing track's, left unchanged.
@@ -45,7 +45,7 @@ class Ingested:
 class LibraryPage:
     """A page of tracks with the latest analysis of each that has one, by track id."""
 
-    tracks: list[ReferenceTrack]
+    tracks: list[Track]
     latest: dict[uuid.UUID, AnalysisRun]
     next_cursor: str | None
     count: int
@@ -132,7 +132,7 @@ class LibraryService:
         tracks = [(n.id, n.user_id) for n in new] + list(also_analyse)
         return analysis_run_service.queue_many(session, tracks=tracks, sent=sent)
 
-    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> tuple[ReferenceTrack, AnalysisRun | None]:
+    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> tuple[Track, AnalysisRun | None]:
         """One of the user's tracks with its latest analysis; raises ``NotFound``."""
         track = track_service.get(session, user=user, track_id=track_id)
         return track, analysis_run_service.latest(session, track=track)
@@ -146,7 +146,7 @@ class LibraryService:
 
     def update(
         self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate
-    ) -> tuple[ReferenceTrack, AnalysisRun | None]:
+    ) -> tuple[Track, AnalysisRun | None]:
         """Apply the fields present in ``changes``, then return the track with its latest analysis."""
         track = track_service.update(session, user=user, track_id=track_id, changes=changes)
         return track, analysis_run_service.latest(session, track=track)

@@ -10,19 +10,19 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun, AnalysisStatus
 from service.library_import.models import ImportStatus, ImportTrack, LibraryImport
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 
 ReanalyzeMode = Literal["stale", "failed", "all"]
 
 
 def _latest_status() -> ColumnElement[str | None]:
-    """Status of the newest analysis of the ``ReferenceTrack`` row in the enclosing query."""
+    """Status of the newest analysis of the ``Track`` row in the enclosing query."""
     return (
         select(AnalysisRun.status)
-        .where(AnalysisRun.track_id == ReferenceTrack.id)
+        .where(AnalysisRun.track_id == Track.id)
         .order_by(AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
         .limit(1)
-        .correlate(ReferenceTrack)
+        .correlate(Track)
         .scalar_subquery()
     )
 
@@ -30,16 +30,16 @@ def _latest_status() -> ColumnElement[str | None]:
 def _latest_succeeded_version() -> ColumnElement[str | None]:
     return (
         select(AnalysisRun.analyzer_version)
-        .where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status == AnalysisStatus.succeeded)
+        .where(AnalysisRun.track_id == Track.id, AnalysisRun.status == AnalysisStatus.succeeded)
         .order_by(AnalysisRun.completed_at.desc(), AnalysisRun.created_at.desc(), AnalysisRun.id.desc())
         .limit(1)
-        .correlate(ReferenceTrack)
+        .correlate(Track)
         .scalar_subquery()
     )
 
 
 def _has_run(*statuses: AnalysisStatus) -> ColumnElement[bool]:
-    return exists().where(AnalysisRun.track_id == ReferenceTrack.id, AnalysisRun.status.in_(statuses))
+    return exists().where(AnalysisRun.track_id == Track.id, AnalysisRun.status.in_(statuses))
 
 
 class LibraryImportRepository:
@@ -87,19 +87,19 @@ class LibraryImportRepository:
         self, session: Session, *, user_id: uuid.UUID, shas: Collection[str] | None = None
     ) -> dict[str, uuid.UUID]:
         """Content hash to track id of the user's tracks with these hashes (``None``: the whole library)."""
-        stmt = select(ReferenceTrack.content_sha256, ReferenceTrack.id).where(ReferenceTrack.user_id == user_id)
+        stmt = select(Track.content_sha256, Track.id).where(Track.user_id == user_id)
         if shas is not None:
             if not shas:
                 return {}
-            stmt = stmt.where(ReferenceTrack.content_sha256.in_(sorted(shas)))
+            stmt = stmt.where(Track.content_sha256.in_(sorted(shas)))
         return dict(session.execute(stmt).all())
 
     def tracks_from(
         self, session: Session, *, user_id: uuid.UUID, url_prefix: str
     ) -> dict[str, tuple[uuid.UUID, str | None]]:
         """Source URL to ``(track id, source ETag)`` of the user's tracks imported from under ``url_prefix``."""
-        stmt = select(ReferenceTrack.source_url, ReferenceTrack.id, ReferenceTrack.metadata_).where(
-            ReferenceTrack.user_id == user_id, ReferenceTrack.source_url.startswith(url_prefix, autoescape=True)
+        stmt = select(Track.source_url, Track.id, Track.metadata_).where(
+            Track.user_id == user_id, Track.source_url.startswith(url_prefix, autoescape=True)
         )
         return {
             url: (track_id, (metadata or {}).get("source_etag"))
@@ -131,7 +131,7 @@ class LibraryImportRepository:
 
     def add_tracks(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            session.execute(insert(ReferenceTrack), list(rows))
+            session.execute(insert(Track), list(rows))
 
     def add_runs(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
@@ -185,7 +185,7 @@ class LibraryImportRepository:
         latest = (
             select(_latest_status().label("status"))
             .select_from(ImportTrack)
-            .join(ReferenceTrack, ReferenceTrack.id == ImportTrack.track_id)
+            .join(Track, Track.id == ImportTrack.track_id)
             .where(ImportTrack.import_id.in_(sorted(import_ids)))
             .subquery()
         )
@@ -201,7 +201,7 @@ class LibraryImportRepository:
         latest = (
             select(ImportTrack.import_id.label("import_id"), _latest_status().label("status"))
             .select_from(ImportTrack)
-            .join(ReferenceTrack, ReferenceTrack.id == ImportTrack.track_id)
+            .join(Track, Track.id == ImportTrack.track_id)
             .where(ImportTrack.import_id.in_(sorted(import_ids)))
             .subquery()
         )
@@ -233,15 +233,13 @@ class LibraryImportRepository:
         elif mode == "failed":
             conditions.append(_latest_status() == AnalysisStatus.failed)
         if user_id is not None:
-            conditions.append(ReferenceTrack.user_id == user_id)
+            conditions.append(Track.user_id == user_id)
         if track_ids is not None:
             if not track_ids:
                 return []
-            conditions.append(ReferenceTrack.id.in_(sorted(track_ids)))
+            conditions.append(Track.id.in_(sorted(track_ids)))
         stmt = (
-            select(ReferenceTrack.id, ReferenceTrack.user_id)
-            .where(and_(*conditions))
-            .order_by(ReferenceTrack.user_id, ReferenceTrack.created_at, ReferenceTrack.id)
+            select(Track.id, Track.user_id).where(and_(*conditions)).order_by(Track.user_id, Track.created_at, Track.id)
         )
         return [(track_id, owner) for track_id, owner in session.execute(stmt)]
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db import Base, IdMixin, TimestampMixin
 
 
-class UserReference(IdMixin, TimestampMixin, Base):
+class Reference(IdMixin, TimestampMixin, Base):
     """A track placed in one of the user's reference collections."""
 
     __tablename__ = "user_references"

@@ -5,59 +5,59 @@ import uuid
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from service.reference.models import UserReference
-from service.track.models import ReferenceTrack
+from service.reference.models import Reference
+from service.track.models import Track
 
-ReferenceRow = tuple[UserReference, ReferenceTrack]
+ReferenceRow = tuple[Reference, Track]
 
 
 class ReferenceRepository:
     """Every query is scoped to one user: another user's reference (or track) simply does not exist here."""
 
-    def _rows(self, user_id: uuid.UUID) -> Select[UserReference, ReferenceTrack]:
+    def _rows(self, user_id: uuid.UUID) -> Select[Reference, Track]:
         return (
-            select(UserReference, ReferenceTrack)
-            .join(ReferenceTrack, ReferenceTrack.id == UserReference.track_id)
-            .where(UserReference.user_id == user_id, ReferenceTrack.user_id == user_id)
+            select(Reference, Track)
+            .join(Track, Track.id == Reference.track_id)
+            .where(Reference.user_id == user_id, Track.user_id == user_id)
         )
 
     def get(self, session: Session, *, user_id: uuid.UUID, reference_id: uuid.UUID) -> ReferenceRow | None:
-        row = session.execute(self._rows(user_id).where(UserReference.id == reference_id)).one_or_none()
+        row = session.execute(self._rows(user_id).where(Reference.id == reference_id)).one_or_none()
         return None if row is None else (row[0], row[1])
 
-    def in_collection(self, session: Session, *, user_id: uuid.UUID, collection_name: str) -> list[UserReference]:
+    def in_collection(self, session: Session, *, user_id: uuid.UUID, collection_name: str) -> list[Reference]:
         stmt = (
-            select(UserReference)
-            .where(UserReference.user_id == user_id, UserReference.collection_name == collection_name)
-            .order_by(UserReference.sort_order, UserReference.created_at, UserReference.id)
+            select(Reference)
+            .where(Reference.user_id == user_id, Reference.collection_name == collection_name)
+            .order_by(Reference.sort_order, Reference.created_at, Reference.id)
         )
         return list(session.scalars(stmt))
 
     def find(
         self, session: Session, *, user_id: uuid.UUID, collection_name: str, track_id: uuid.UUID
-    ) -> UserReference | None:
-        stmt = select(UserReference).where(
-            UserReference.user_id == user_id,
-            UserReference.collection_name == collection_name,
-            UserReference.track_id == track_id,
+    ) -> Reference | None:
+        stmt = select(Reference).where(
+            Reference.user_id == user_id,
+            Reference.collection_name == collection_name,
+            Reference.track_id == track_id,
         )
         return session.scalars(stmt).one_or_none()
 
     def next_sort_order(self, session: Session, *, user_id: uuid.UUID, collection_name: str) -> int:
-        stmt = select(func.max(UserReference.sort_order)).where(
-            UserReference.user_id == user_id, UserReference.collection_name == collection_name
+        stmt = select(func.max(Reference.sort_order)).where(
+            Reference.user_id == user_id, Reference.collection_name == collection_name
         )
         highest = session.scalar(stmt)
         return 0 if highest is None else highest + 1
 
     def collections(self, session: Session, *, user_id: uuid.UUID) -> list[tuple[str, int, int]]:
         """(name, references, favourites) of each collection, by name."""
-        favorites = func.sum(case((UserReference.is_favorite.is_(True), 1), else_=0))
+        favorites = func.sum(case((Reference.is_favorite.is_(True), 1), else_=0))
         stmt = (
-            select(UserReference.collection_name, func.count(UserReference.id), favorites)
-            .where(UserReference.user_id == user_id)
-            .group_by(UserReference.collection_name)
-            .order_by(UserReference.collection_name)
+            select(Reference.collection_name, func.count(Reference.id), favorites)
+            .where(Reference.user_id == user_id)
+            .group_by(Reference.collection_name)
+            .order_by(Reference.collection_name)
         )
         return [(name, int(count), int(favs or 0)) for name, count, favs in session.execute(stmt)]
 
@@ -73,11 +73,11 @@ class ReferenceRepository:
     ) -> tuple[list[ReferenceRow], int]:
         stmt = self._rows(user_id)
         if collection_name is not None:
-            stmt = stmt.where(UserReference.collection_name == collection_name)
+            stmt = stmt.where(Reference.collection_name == collection_name)
         if is_favorite is not None:
-            stmt = stmt.where(UserReference.is_favorite.is_(is_favorite))
+            stmt = stmt.where(Reference.is_favorite.is_(is_favorite))
         count = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-        stmt = stmt.order_by(UserReference.sort_order, UserReference.created_at, UserReference.id)
+        stmt = stmt.order_by(Reference.sort_order, Reference.created_at, Reference.id)
         rows = session.execute(stmt.limit(limit).offset(offset))
         return [(reference, track) for reference, track in rows], count
 

@@ -6,7 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.errors import Conflict, InvalidInput, NotFound
-from service.reference.models import UserReference
+from service.reference.models import Reference
 from service.reference.repository import ReferenceRow, reference_repository
 from service.reference.schemas import ReferenceCreate, ReferenceUpdate, ReorderRequest
 from service.track.repository import track_repository
@@ -30,7 +30,7 @@ class ReferenceService:
         name = data.collection_name
         if reference_repository.find(session, user_id=user.id, collection_name=name, track_id=track.id) is not None:
             raise _duplicate(name)
-        reference = UserReference(
+        reference = Reference(
             user_id=user.id,
             track_id=track.id,
             collection_name=name,

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db import Base, IdMixin, TimestampMixin
 
 
-class ReferenceTrack(IdMixin, TimestampMixin, Base):
+class Track(IdMixin, TimestampMixin, Base):
     __tablename__ = "reference_tracks"
     __table_args__ = (
         UniqueConstraint("user_id", "content_sha256"),

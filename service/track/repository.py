@@ -9,14 +9,14 @@ from sqlalchemy import ColumnElement, Select, and_, func, insert, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from service.errors import NotFound
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 
 SORT_COLUMNS: dict[str, InstrumentedAttribute[Any]] = {
-    "created_at": ReferenceTrack.created_at,
-    "title": ReferenceTrack.title,
-    "bpm": ReferenceTrack.bpm,
-    "duration": ReferenceTrack.duration_seconds,
-    "loudness": ReferenceTrack.loudness_lufs,
+    "created_at": Track.created_at,
+    "title": Track.title,
+    "bpm": Track.bpm,
+    "duration": Track.duration_seconds,
+    "loudness": Track.loudness_lufs,
 }
 NULLABLE_SORTS = frozenset({"bpm", "duration", "loudness"})
 
@@ -53,24 +53,24 @@ class Ordering:
 def _conditions(filters: TrackFilters) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if filters.bpm_min is not None:
-        conditions.append(ReferenceTrack.bpm >= filters.bpm_min)
+        conditions.append(Track.bpm >= filters.bpm_min)
     if filters.bpm_max is not None:
-        conditions.append(ReferenceTrack.bpm <= filters.bpm_max)
+        conditions.append(Track.bpm <= filters.bpm_max)
     if filters.keys is not None:
-        conditions.append(ReferenceTrack.key.in_(sorted(filters.keys)))
+        conditions.append(Track.key.in_(sorted(filters.keys)))
     # lower() on both sides, so the comparison folds case the same way whatever the database's lower() does.
     if filters.genre is not None:
-        conditions.append(func.lower(ReferenceTrack.genre) == func.lower(filters.genre))
+        conditions.append(func.lower(Track.genre) == func.lower(filters.genre))
     if filters.artist is not None:
-        conditions.append(func.lower(ReferenceTrack.artist) == func.lower(filters.artist))
+        conditions.append(func.lower(Track.artist) == func.lower(filters.artist))
     if filters.latest_status_is is not None:
         conditions.append(filters.latest_status_is)
     for term in filters.terms:
         conditions.append(
             or_(
-                ReferenceTrack.title.icontains(term, autoescape=True),
-                ReferenceTrack.artist.icontains(term, autoescape=True),
-                ReferenceTrack.album.icontains(term, autoescape=True),
+                Track.title.icontains(term, autoescape=True),
+                Track.artist.icontains(term, autoescape=True),
+                Track.album.icontains(term, autoescape=True),
             )
         )
     return conditions
@@ -79,7 +79,7 @@ def _conditions(filters: TrackFilters) -> list[ColumnElement[bool]]:
 def _after(ordering: Ordering, position: Position) -> ColumnElement[bool]:
     """Rows strictly after ``position`` in the page order: (sort value, id), NULL sort values last."""
     column = SORT_COLUMNS[ordering.sort]
-    track_id = ReferenceTrack.id
+    track_id = Track.id
 
     def beyond(left: Any, right: Any) -> ColumnElement[bool]:
         return left < right if ordering.descending else left > right  # type: ignore[no-any-return]
@@ -92,11 +92,11 @@ def _after(ordering: Ordering, position: Position) -> ColumnElement[bool]:
     return after
 
 
-def _ordered(stmt: Select[ReferenceTrack], ordering: Ordering) -> Select[ReferenceTrack]:
+def _ordered(stmt: Select[Track], ordering: Ordering) -> Select[Track]:
     column = SORT_COLUMNS[ordering.sort]
     if ordering.descending:
-        return stmt.order_by(column.desc().nulls_last(), ReferenceTrack.id.desc())
-    return stmt.order_by(column.asc().nulls_last(), ReferenceTrack.id.asc())
+        return stmt.order_by(column.desc().nulls_last(), Track.id.desc())
+    return stmt.order_by(column.asc().nulls_last(), Track.id.asc())
 
 
 class TrackRepository:
@@ -105,11 +105,11 @@ class TrackRepository:
     The ``*_all_users`` methods are the one exception, for the admin API, and say so in their names.
     """
 
-    def get(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> ReferenceTrack | None:
-        stmt = select(ReferenceTrack).where(ReferenceTrack.id == track_id, ReferenceTrack.user_id == user_id)
+    def get(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> Track | None:
+        stmt = select(Track).where(Track.id == track_id, Track.user_id == user_id)
         return session.scalars(stmt).one_or_none()
 
-    def get_or_404(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> ReferenceTrack:
+    def get_or_404(self, session: Session, *, user_id: uuid.UUID, track_id: uuid.UUID) -> Track:
         """The user's track, or :class:`NotFound`: another user's track is indistinguishable from a missing one."""
         track = self.get(session, user_id=user_id, track_id=track_id)
         if track is None:
@@ -118,10 +118,10 @@ class TrackRepository:
 
     def add_many(self, session: Session, rows: Sequence[dict[str, Any]]) -> None:
         if rows:
-            session.execute(insert(ReferenceTrack), list(rows))
+            session.execute(insert(Track), list(rows))
 
-    def get_by_sha256(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> ReferenceTrack | None:
-        stmt = select(ReferenceTrack).where(ReferenceTrack.user_id == user_id, ReferenceTrack.content_sha256 == sha256)
+    def get_by_sha256(self, session: Session, *, user_id: uuid.UUID, sha256: str) -> Track | None:
+        stmt = select(Track).where(Track.user_id == user_id, Track.content_sha256 == sha256)
         return session.scalars(stmt).one_or_none()
 
     def page(
@@ -133,12 +133,12 @@ class TrackRepository:
         ordering: Ordering,
         limit: int,
         after: Position | None = None,
-    ) -> list[ReferenceTrack]:
+    ) -> list[Track]:
         """Up to ``limit`` of the user's matching tracks in ``ordering``, starting after ``after`` (keyset)."""
-        return self._page(session, [ReferenceTrack.user_id == user_id], filters, ordering, limit, after)
+        return self._page(session, [Track.user_id == user_id], filters, ordering, limit, after)
 
     def count(self, session: Session, *, user_id: uuid.UUID, filters: TrackFilters) -> int:
-        return self._count(session, [ReferenceTrack.user_id == user_id], filters)
+        return self._count(session, [Track.user_id == user_id], filters)
 
     def page_all_users(
         self,
@@ -149,13 +149,13 @@ class TrackRepository:
         ordering: Ordering,
         limit: int,
         after: Position | None = None,
-    ) -> list[ReferenceTrack]:
+    ) -> list[Track]:
         """Like :meth:`page` over every user's tracks (or one ``owner_id``'s): admin only."""
-        scope = [] if owner_id is None else [ReferenceTrack.user_id == owner_id]
+        scope = [] if owner_id is None else [Track.user_id == owner_id]
         return self._page(session, scope, filters, ordering, limit, after)
 
     def count_all_users(self, session: Session, *, owner_id: uuid.UUID | None, filters: TrackFilters) -> int:
-        scope = [] if owner_id is None else [ReferenceTrack.user_id == owner_id]
+        scope = [] if owner_id is None else [Track.user_id == owner_id]
         return self._count(session, scope, filters)
 
     def _page(
@@ -166,14 +166,14 @@ class TrackRepository:
         ordering: Ordering,
         limit: int,
         after: Position | None,
-    ) -> list[ReferenceTrack]:
-        stmt = select(ReferenceTrack).where(*scope, *_conditions(filters))
+    ) -> list[Track]:
+        stmt = select(Track).where(*scope, *_conditions(filters))
         if after is not None:
             stmt = stmt.where(_after(ordering, after))
         return list(session.scalars(_ordered(stmt, ordering).limit(limit)))
 
     def _count(self, session: Session, scope: Sequence[ColumnElement[bool]], filters: TrackFilters) -> int:
-        stmt = select(func.count(ReferenceTrack.id)).where(*scope, *_conditions(filters))
+        stmt = select(func.count(Track.id)).where(*scope, *_conditions(filters))
         return session.scalar(stmt) or 0
 
 

@@ -30,7 +30,7 @@ from service.outbox.service import outbox as outbox_service
 from service.signing import sign, verify
 from service.storage import Storage, track_prefix
 from service.track.ingest import CONTENT_TYPES, NewTrack, TrackFields
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.repository import (
     NULLABLE_SORTS,
     SORT_COLUMNS,
@@ -112,12 +112,12 @@ _CURSOR_CHECK_BYTES = 6
 
 @dataclass(frozen=True, slots=True)
 class TrackPage:
-    tracks: list[ReferenceTrack]
+    tracks: list[Track]
     next_cursor: str | None
     count: int
 
 
-def _sort_value(track: ReferenceTrack, sort: str) -> Any:
+def _sort_value(track: Track, sort: str) -> Any:
     value = getattr(track, SORT_COLUMNS[sort].key)
     return value.isoformat() if isinstance(value, datetime) else value
 
@@ -303,12 +303,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 
 
 class TrackService:
-    def create(self, session: Session, *, new: NewTrack) -> ReferenceTrack:
+    def create(self, session: Session, *, new: NewTrack) -> Track:
         """The track of a stored original.
 
         Raises ``IntegrityError`` when the user already has a track of these bytes; the session stays usable.
         """
-        track = ReferenceTrack(**new.values())
+        track = Track(**new.values())
         with session.begin_nested():
             session.add(track)
             session.flush()
@@ -323,7 +323,7 @@ class TrackService:
 
     def existing(
         self, session: Session, *, user_id: uuid.UUID, sha256: str, fields: TrackFields
-    ) -> tuple[ReferenceTrack, tuple[str, ...]] | None:
+    ) -> tuple[Track, tuple[str, ...]] | None:
         """The user's track already holding these bytes, unchanged, with the sent fields that differ from its own
         (``title``, ``artist``, ``album``, ``genre``)."""
         track = track_repository.get_by_sha256(session, user_id=user_id, sha256=sha256)
@@ -337,7 +337,7 @@ class TrackService:
         )
         return track, ignored
 
-    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> ReferenceTrack:
+    def get(self, session: Session, *, user: User, track_id: uuid.UUID) -> Track:
         """One of the user's tracks; raises ``NotFound``."""
         return track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
 
@@ -389,7 +389,7 @@ class TrackService:
         return filters, ordering, after, digest
 
     def _page(
-        self, tracks: list[ReferenceTrack], *, query: TrackListQuery, ordering: Ordering, digest: str, count: int
+        self, tracks: list[Track], *, query: TrackListQuery, ordering: Ordering, digest: str, count: int
     ) -> TrackPage:
         # One row more than the page was read, to know whether another page follows without counting.
         more = len(tracks) > query.limit
@@ -411,12 +411,12 @@ class TrackService:
         info: AudioInfo,
         waveform_key: str,
         thumbnail_key: str | None,
-    ) -> ReferenceTrack | None:
+    ) -> Track | None:
         """Set the track's summary of its latest successful analysis, which the library sorts and filters on.
 
         ``None`` when the track was deleted meanwhile.
         """
-        track = session.get(ReferenceTrack, track_id)
+        track = session.get(Track, track_id)
         if track is None:
             return None
         track.bpm = result.tempo_bpm if result.tempo_bpm > 0 else None
@@ -432,7 +432,7 @@ class TrackService:
         session.flush()
         return track
 
-    def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> ReferenceTrack:
+    def update(self, session: Session, *, user: User, track_id: uuid.UUID, changes: TrackUpdate) -> Track:
         """Apply the fields present in ``changes``; ``metadata`` is merged (a null value removes its key)."""
         track = track_repository.get_or_404(session, user_id=user.id, track_id=track_id)
         given = changes.model_fields_set
@@ -512,7 +512,7 @@ class TrackService:
         return self._audio_of(track, storage=storage, range_header=range_header, if_range=if_range)
 
     def _audio_of(
-        self, track: ReferenceTrack, *, storage: Storage, range_header: str | None, if_range: str | None
+        self, track: Track, *, storage: Storage, range_header: str | None, if_range: str | None
     ) -> AudioRedirect | AudioFile:
         url = storage.url(track.storage_key)
         if url is not None:

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameManifest
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.user.models import User
 from tests.e2e.stacks import BPM, KEY, SR, ClickWav
 from tests.e2e.support import (
@@ -126,7 +126,7 @@ def test_upload_is_analysed(embedded: Embedded, click_wav: ClickWav) -> None:
     try:
         check_stored_outputs(engine, analysis["id"], bpm=BPM, seconds=SECONDS)
         with Session(engine) as session:
-            row = session.get(ReferenceTrack, uuid.UUID(track_id))
+            row = session.get(Track, uuid.UUID(track_id))
             assert row is not None
             user_id = row.user_id
             assert row.waveform_storage_key == f"tracks/{user_id}/{track_id}/analyses/{analysis['id']}/waveform.dat"
@@ -184,7 +184,7 @@ def test_delete_removes_track_folder(embedded: Embedded, click_wav: ClickWav) ->
     try:
         with Session(engine) as session:
             aid, tid = uuid.UUID(analysis["id"]), uuid.UUID(track_id)
-            assert session.get(ReferenceTrack, tid) is None
+            assert session.get(Track, tid) is None
             assert session.get(AnalysisRun, aid) is None
             assert session.scalar(select(func.count()).where(FrameManifest.analysis_id == aid)) == 0
             assert session.scalar(select(func.count()).where(AnalysisEvent.track_id == tid)) == 0

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameManifest
 from service.outbox.models import OutboxEvent
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.e2e.proxy import TcpProxy
 from tests.e2e.stacks import BPM, ClickWav, ProductionStack, StackFactory
 from tests.e2e.support import FEATURES, check_stored_outputs, track_objects, upload, wait_until
@@ -175,7 +175,7 @@ def test_analyses_survive_a_storage_and_database_outage(
             )
         )
         outbox = [(e.topic, e.payload["analysis_id"]) for e in session.scalars(select(OutboxEvent))]
-        owners = {t.id: t.user_id for t in session.scalars(select(ReferenceTrack))}
+        owners = {t.id: t.user_id for t in session.scalars(select(Track))}
     assert sorted((str(aid), n) for aid, n in manifests) == sorted((str(i), len(FEATURES)) for i in analysis_ids)
     for analysis_id in analysis_ids:
         check_stored_outputs(stack.engine, str(analysis_id), bpm=BPM, seconds=SECONDS)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
 from service.outbox.models import OutboxEvent
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.e2e.stacks import BPM, KEY, SR, ClickWav, StackFactory
 from tests.e2e.support import (
     check_results,
@@ -60,7 +60,7 @@ def test_upload_is_analysed_by_a_separate_worker(
     check_stored_outputs(stack.engine, analysis["id"], bpm=BPM, seconds=SECONDS)
     aid, tid = uuid.UUID(analysis["id"]), uuid.UUID(track_id)
     with Session(stack.engine) as session:
-        row = session.get(ReferenceTrack, tid)
+        row = session.get(Track, tid)
         assert row is not None
         user_id = row.user_id
         succeeded = list(session.scalars(select(OutboxEvent.payload).where(OutboxEvent.topic == "analysis.succeeded")))
@@ -84,7 +84,7 @@ def test_upload_is_analysed_by_a_separate_worker(
     # then
     assert stack.object_keys("tracks/") == []
     with Session(stack.engine) as session:
-        assert session.get(ReferenceTrack, tid) is None
+        assert session.get(Track, tid) is None
         assert session.get(AnalysisRun, aid) is None
         assert session.scalar(select(func.count()).select_from(FrameManifest)) == 0
         assert session.scalar(select(func.count()).select_from(FrameData)) == 0

@@ -26,7 +26,7 @@ from service.app import create_app, wrap
 from service.config import settings
 from service.db import get_session, session_scope
 from service.storage import LocalStorage, get_storage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import create_account, serve_in_thread
 from tests.reliability.bad_inputs import CASES, Case
 
@@ -118,13 +118,13 @@ def test_bad_upload_is_refused_cleanly_or_analysed(
         assert case.detail in answer["detail"], answer
         assert answer.get("field") == case.field, answer
         _assert_readable(answer["detail"])
-        assert _count(session, ReferenceTrack) == 0
+        assert _count(session, Track) == 0
         assert _count(session, AnalysisRun) == 0
         assert _stored(local_storage) == []
         return
 
     assert answer["analysis"]["status"] == "queued"
-    assert _count(session, ReferenceTrack) == 1
+    assert _count(session, Track) == 1
     assert _count(session, AnalysisRun) == 1
     work = tmp_path / "work"
     status = run_analysis(

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisEvent, AnalysisRun, FrameData, FrameManifest
 from service.db import bulk_insert
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.user.models import User
 
 
@@ -21,7 +21,7 @@ def make_analysis(session: Session) -> AnalysisRun:
     user = User(email=f"{uuid.uuid4().hex[:8]}@example.com")
     session.add(user)
     session.flush()
-    track = ReferenceTrack(
+    track = Track(
         user_id=user.id,
         title="t",
         storage_key="k",

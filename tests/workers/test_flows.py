@@ -19,7 +19,7 @@ from service.config import settings
 from service.db import session_scope
 from service.outbox.models import OutboxEvent
 from service.storage import LocalStorage, waveform_key
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import make_client
 from tests.fixtures.audio import click_track, write_audio
 from tests.fixtures.database import reloaded
@@ -221,7 +221,7 @@ def test_track_deleted_during_analysis_leaves_no_waveform(
         def get_to_path(self, key: str, path: Path) -> None:
             super().get_to_path(key, path)
             with session_scope(session_factory) as s:
-                s.execute(delete(ReferenceTrack))
+                s.execute(delete(Track))
 
     storage = DeletingStorage(tmp_path / "objects")
     with make_client(session_factory, storage) as local_client:

@@ -26,7 +26,7 @@ from service.config import Settings, settings
 from service.db import build_engine, commit, rollback, session_scope, utcnow
 from service.migrate import migrate
 from service.outbox.models import OutboxEvent
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.user.models import User
 from tests.fixtures.database import create_postgres_database, drop_postgres_database, reloaded, skip_without_postgres
 
@@ -64,13 +64,13 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def make_track(scope: Scope) -> ReferenceTrack:
+def make_track(scope: Scope) -> Track:
     with scope() as s:
         user = User(email=f"{uuid.uuid4().hex[:8]}@example.com")
         s.add(user)
         s.flush()
         track_id = uuid.uuid4()
-        track = ReferenceTrack(
+        track = Track(
             id=track_id,
             user_id=user.id,
             title="stuck",
@@ -86,7 +86,7 @@ def make_track(scope: Scope) -> ReferenceTrack:
 
 def make_run(
     scope: Scope,
-    track: ReferenceTrack,
+    track: Track,
     *,
     status: str,
     created_at: datetime,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.annotation.models import TrackAnnotation
-from service.track.models import ReferenceTrack
+from service.track.models import Track as TrackRow
 from tests.fixtures.app import Account
 from tests.service.annotation.conftest import CLIP_SECONDS, Track, get, patch, post
 
@@ -338,7 +338,7 @@ def test_times_have_no_upper_bound_while_the_duration_is_unknown(
     client: TestClient, alice: Account, track: Track, session: Session
 ) -> None:
     # given
-    stored = session.get(ReferenceTrack, uuid.UUID(track.id))
+    stored = session.get(TrackRow, uuid.UUID(track.id))
     assert stored is not None
     stored.duration_seconds = None
     session.commit()

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.middleware import MAX_JSON_DEPTH
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.track.schemas import MAX_METADATA_BYTES
 from tests.fixtures.app import Account
 from tests.service.api.support import operations, upload_tone
@@ -295,10 +295,8 @@ def test_refused_bodies_leave_the_track_as_it_was(
         assert _patch(client, alice, track_id, body).status_code in (413, 422)
     # when
     with session_factory() as s:
-        titles = s.scalars(select(ReferenceTrack.title).where(ReferenceTrack.user_id == alice.user.id)).all()
-        count = s.scalar(
-            select(func.count()).select_from(ReferenceTrack).where(ReferenceTrack.user_id == alice.user.id)
-        )
+        titles = s.scalars(select(Track.title).where(Track.user_id == alice.user.id)).all()
+        count = s.scalar(select(func.count()).select_from(Track).where(Track.user_id == alice.user.id))
     # then
     assert list(titles) == ["tone"]
     assert count == 1

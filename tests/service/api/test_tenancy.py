@@ -25,7 +25,7 @@ from service.config import settings
 from service.db import session_scope
 from service.library_import.models import LibraryImport
 from service.storage import LocalStorage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.user.service import user as user_service
 from tests.fixtures.analysed import AnalysedTrack
 from tests.fixtures.app import Account, build_app
@@ -301,7 +301,7 @@ def test_no_path_url_or_bucket_input_reads_the_service_storage(
     # then: nothing was recorded for Bob and nothing was written
     session.expire_all()
     assert session.scalar(select(func.count()).where(LibraryImport.user_id == bob.user.id)) == 0
-    assert session.scalar(select(func.count()).where(ReferenceTrack.user_id == bob.user.id)) == 0
+    assert session.scalar(select(func.count()).where(Track.user_id == bob.user.id)) == 0
     assert sorted(p for p in local_storage.root.rglob("*") if p.is_file()) == files_before
 
 

@@ -18,7 +18,7 @@ from service.config import Settings, settings
 from service.db import build_engine
 from service.middleware import RETRY_AFTER_S
 from service.storage import LocalStorage, S3Storage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account, make_client
 from tests.fixtures.audio import sine, write_audio
 from tests.fixtures.storage import free_port, make_s3_storage, moto_server
@@ -64,9 +64,7 @@ def _temp_files() -> set[str]:
 
 def _rows(session_factory: Callable[[], Session], account: Account) -> tuple[int, int]:
     with session_factory() as s:
-        tracks = s.scalar(
-            select(func.count()).select_from(ReferenceTrack).where(ReferenceTrack.user_id == account.user.id)
-        )
+        tracks = s.scalar(select(func.count()).select_from(Track).where(Track.user_id == account.user.id))
         runs = s.scalar(select(func.count()).select_from(AnalysisRun).where(AnalysisRun.user_id == account.user.id))
     return int(tracks or 0), int(runs or 0)
 

@@ -20,7 +20,7 @@ from service.audit.models import AuditLog
 from service.db import session_scope
 from service.outbox.models import OutboxEvent
 from service.storage import LocalStorage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account, make_client
 from tests.fixtures.audio import click_track, write_audio
 
@@ -100,7 +100,7 @@ def test_upload_every_format_is_accepted_and_queued(
         f"tracks/{alice.user.id}/{body['id']}/original.{fmt}"
     ]
     assert objects[0].read_bytes() == path.read_bytes()
-    assert count(session, ReferenceTrack) == 1
+    assert count(session, Track) == 1
     assert count(session, AnalysisRun) == 1
 
 
@@ -117,7 +117,7 @@ def test_same_bytes_twice_return_the_existing_track(
     assert second["id"] == first["id"]
     assert second["title"] == "clip"
     assert second["analysis"]["id"] == first["analysis"]["id"]
-    assert count(session, ReferenceTrack) == 1
+    assert count(session, Track) == 1
     assert count(session, AnalysisRun) == 1
     assert len(stored_files(local_storage)) == 1
 
@@ -160,7 +160,7 @@ def test_same_bytes_from_two_users_are_two_tracks(
     # then
     assert (code_a, code_b) == (202, 202)
     assert track_a["id"] != track_b["id"]
-    assert count(session, ReferenceTrack) == 2
+    assert count(session, Track) == 2
 
 
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_bad_audio_is_refused_and_nothing_is_stored(
     assert body["error"] == error
     assert detail in body["detail"]
     assert stored_files(local_storage) == []
-    assert count(session, ReferenceTrack) == 0
+    assert count(session, Track) == 0
     assert count(session, AnalysisRun) == 0
 
 
@@ -210,7 +210,7 @@ def test_oversized_body_is_refused_with_413(
     assert code == 413
     assert body["error"] == "PayloadTooLarge"
     assert stored_files(local_storage) == []
-    assert count(session, ReferenceTrack) == 0
+    assert count(session, Track) == 0
 
 
 def test_oversized_chunked_body_without_length_is_refused(
@@ -231,7 +231,7 @@ def test_oversized_chunked_body_without_length_is_refused(
     # then
     assert response.status_code == 413
     assert response.json()["error"] == "PayloadTooLarge"
-    assert count(session, ReferenceTrack) == 0
+    assert count(session, Track) == 0
 
 
 def test_requests_without_a_valid_token_are_refused(client: TestClient, audio_files: dict[str, Path]) -> None:
@@ -290,7 +290,7 @@ def test_another_users_track_is_a_404_everywhere(
     # then
     assert [r.status_code for r in responses] == [404, 404, 404, 404, 404]
     assert all(r.json() == {"error": "NotFound", "detail": "track not found"} for r in responses)
-    assert count(session, ReferenceTrack) == 1
+    assert count(session, Track) == 1
     assert len(stored_files(local_storage)) == 1
 
 
@@ -316,7 +316,7 @@ def test_delete_removes_rows_and_objects(
     # then
     assert response.status_code == 204
     assert client.get(f"/v1/tracks/{track['id']}", headers=alice.headers).status_code == 404
-    assert count(session, ReferenceTrack) == 1
+    assert count(session, Track) == 1
     assert count(session, AnalysisRun) == 1
     remaining = [p.relative_to(local_storage.root).as_posix() for p in stored_files(local_storage)]
     assert remaining == [f"tracks/{alice.user.id}/{kept['id']}/original.wav"]
@@ -359,7 +359,7 @@ def test_two_files_in_one_upload_are_refused(
     # then
     assert response.status_code == 400
     assert response.json()["detail"] == "send exactly one file per upload"
-    assert count(session, ReferenceTrack) == 0
+    assert count(session, Track) == 0
 
 
 def queued_analysis_ids() -> list[str]:

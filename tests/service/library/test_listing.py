@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account
 from tests.service.track.seed import BASE_TIME, seed_runs, seed_tracks
 
@@ -304,7 +304,7 @@ def test_title_sort(client: TestClient, alice: Account, session_factory: Callabl
 
 
 @pytest.fixture
-def library(session_factory: Callable[[], Session], alice: Account) -> list[ReferenceTrack]:
+def library(session_factory: Callable[[], Session], alice: Account) -> list[Track]:
     """23 tracks with ties and NULLs in every nullable sort key, and ties in created_at."""
     rows: list[dict[str, Any]] = []
     for i in range(23):
@@ -324,7 +324,7 @@ def library(session_factory: Callable[[], Session], alice: Account) -> list[Refe
 @pytest.mark.parametrize("order", ["asc", "desc"])
 @pytest.mark.parametrize("limit", [1, 4, 7])
 def test_walking_every_page_gives_the_full_ordered_list(
-    client: TestClient, alice: Account, library: list[ReferenceTrack], sort: str, order: str, limit: int
+    client: TestClient, alice: Account, library: list[Track], sort: str, order: str, limit: int
 ) -> None:
     # given
     full = titles(client, alice, sort=sort, order=order)
@@ -338,10 +338,10 @@ def test_walking_every_page_gives_the_full_ordered_list(
 
 
 def test_cursor_walk_matches_the_expected_order_across_ties_and_nulls(
-    client: TestClient, alice: Account, library: list[ReferenceTrack]
+    client: TestClient, alice: Account, library: list[Track]
 ) -> None:
     # given: by bpm descending, then id descending; NULL bpm last, also by id descending
-    def expected_key(t: ReferenceTrack) -> tuple[bool, float, str]:
+    def expected_key(t: Track) -> tuple[bool, float, str]:
         return (t.bpm is None, -(t.bpm or 0.0), "".join(chr(255 - ord(c)) for c in str(t.id)))
 
     expected = [t.title for t in sorted(library, key=expected_key)]
@@ -352,7 +352,7 @@ def test_cursor_walk_matches_the_expected_order_across_ties_and_nulls(
 
 
 def test_rows_inserted_between_pages_are_never_repeated_or_skipped(
-    client: TestClient, alice: Account, session_factory: Callable[[], Session], library: list[ReferenceTrack]
+    client: TestClient, alice: Account, session_factory: Callable[[], Session], library: list[Track]
 ) -> None:
     # given
     before = titles(client, alice)
@@ -370,7 +370,7 @@ def test_rows_inserted_between_pages_are_never_repeated_or_skipped(
 
 
 def test_rows_inserted_after_the_cursor_appear_once_and_existing_rows_keep_their_place(
-    client: TestClient, alice: Account, session_factory: Callable[[], Session], library: list[ReferenceTrack]
+    client: TestClient, alice: Account, session_factory: Callable[[], Session], library: list[Track]
 ) -> None:
     # given
     before = titles(client, alice, sort="title")
@@ -466,7 +466,7 @@ def test_another_users_cursor_only_pages_through_your_own_tracks(
 
 
 @pytest.fixture
-def track(session_factory: Callable[[], Session], alice: Account) -> ReferenceTrack:
+def track(session_factory: Callable[[], Session], alice: Account) -> Track:
     return seed_tracks(
         session_factory,
         alice,
@@ -474,9 +474,7 @@ def track(session_factory: Callable[[], Session], alice: Account) -> ReferenceTr
     )[0]
 
 
-def test_patch_updates_the_given_fields_and_keeps_the_others(
-    client: TestClient, alice: Account, track: ReferenceTrack
-) -> None:
+def test_patch_updates_the_given_fields_and_keeps_the_others(client: TestClient, alice: Account, track: Track) -> None:
     # when
     response = client.patch(
         f"/v1/tracks/{track.id}",
@@ -501,7 +499,7 @@ def test_patch_updates_the_given_fields_and_keeps_the_others(
 
 
 def test_patch_clears_optional_text_and_merges_metadata(
-    client: TestClient, alice: Account, track: ReferenceTrack, session: Session
+    client: TestClient, alice: Account, track: Track, session: Session
 ) -> None:
     # given
     client.patch(f"/v1/tracks/{track.id}", headers=alice.headers, json={"metadata": {"label": "Warp", "cat": "W1"}})
@@ -516,12 +514,12 @@ def test_patch_clears_optional_text_and_merges_metadata(
     body = response.json()
     assert (body["artist"], body["album"], body["genre"]) == (None, None, None)
     assert body["metadata"] == {"original_filename": "seeded.wav", "codec": "pcm_s16le", "cat": "W1", "year": 1999}
-    stored = session.scalars(select(ReferenceTrack).where(ReferenceTrack.id == track.id)).one()
+    stored = session.scalars(select(Track).where(Track.id == track.id)).one()
     assert stored.metadata_ == body["metadata"]
     assert stored.artist is None
 
 
-def test_patch_with_an_empty_body_changes_nothing(client: TestClient, alice: Account, track: ReferenceTrack) -> None:
+def test_patch_with_an_empty_body_changes_nothing(client: TestClient, alice: Account, track: Track) -> None:
     # when
     response = client.patch(f"/v1/tracks/{track.id}", headers=alice.headers, json={})
     # then
@@ -552,7 +550,7 @@ def test_patch_with_an_empty_body_changes_nothing(client: TestClient, alice: Acc
     ],
 )
 def test_patch_refuses_invalid_fields_with_422_naming_the_field(
-    client: TestClient, alice: Account, track: ReferenceTrack, body: dict[str, Any], field: str
+    client: TestClient, alice: Account, track: Track, body: dict[str, Any], field: str
 ) -> None:
     # when
     response = client.patch(f"/v1/tracks/{track.id}", headers=alice.headers, json=body)
@@ -562,7 +560,7 @@ def test_patch_refuses_invalid_fields_with_422_naming_the_field(
 
 
 def test_patch_of_another_users_track_is_404_and_changes_nothing(
-    client: TestClient, alice: Account, bob: Account, track: ReferenceTrack
+    client: TestClient, alice: Account, bob: Account, track: Track
 ) -> None:
     # when
     response = client.patch(f"/v1/tracks/{track.id}", headers=bob.headers, json={"title": "Mine now"})

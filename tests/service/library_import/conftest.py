@@ -27,7 +27,7 @@ from service.db import session_scope
 from service.library_import.service import ImportProgress
 from service.library_import.service import library_import as library_import_service
 from service.storage import Storage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
 
@@ -150,7 +150,7 @@ def count(session: Session, model: type) -> int:
 
 
 def runs_per_track(session: Session) -> dict[uuid.UUID, int]:
-    stmt = select(ReferenceTrack.id, func.count(AnalysisRun.id)).outerjoin(AnalysisRun).group_by(ReferenceTrack.id)
+    stmt = select(Track.id, func.count(AnalysisRun.id)).outerjoin(AnalysisRun).group_by(Track.id)
     return dict(session.execute(stmt).all())
 
 

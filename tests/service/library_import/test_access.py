@@ -23,7 +23,7 @@ from service.errors import Forbidden, InvalidInput
 from service.library_import.access import ImportPolicy
 from service.library_import.models import LibraryImport
 from service.storage import LocalStorage, S3Storage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account, make_client
 from tests.fixtures.storage import S3Server, make_s3_storage
 from tests.service.library_import.conftest import (
@@ -235,7 +235,7 @@ def _keys(bucket: S3Storage, prefix: str = "") -> list[str]:
 def _rows(session: Session) -> dict[str, int]:
     session.expire_all()
     return {
-        "tracks": count(session, ReferenceTrack),
+        "tracks": count(session, Track),
         "imports": count(session, LibraryImport),
         "analyses": count(session, AnalysisRun),
     }
@@ -300,7 +300,7 @@ def test_another_user_cannot_import_the_service_bucket(
     assert _keys(s3_storage) == objects_before
     assert _rows(session) == rows_before
     assert sent_tasks("library.import") == messages_before
-    assert session.scalars(select(ReferenceTrack).where(ReferenceTrack.user_id == bob.user.id)).all() == []
+    assert session.scalars(select(Track).where(Track.user_id == bob.user.id)).all() == []
 
 
 def test_a_bucket_not_in_the_roots_and_case_tricks_on_the_service_bucket_are_refused(
@@ -372,7 +372,7 @@ def test_a_user_imports_their_own_prefix_and_its_analyses_queue_but_not_another_
     assert done["files"] == {"found": 7, "processed": 7, "imported": 4, "duplicate": 1, "not_audio": 1, "failed": 1}
     assert done["analyses"] == {"queued": 4, "running": 0, "succeeded": 0, "failed": 0}
     session.expire_all()
-    imported = session.scalars(select(ReferenceTrack)).all()
+    imported = session.scalars(select(Track)).all()
     assert {t.user_id for t in imported} == {alice.user.id}
     assert len(imported) == 4
     assert _keys(s3_storage) == sorted(t.storage_key for t in imported)
@@ -528,4 +528,4 @@ def test_per_user_folder_roots(
         f"source: {str(music / str(alice.user.id))!r} is outside the folders imports may read (REFTRACK_IMPORT_ROOTS)"
     )
     assert [(r.user_id, r.origin) for r in session.scalars(select(LibraryImport))] == [(alice.user.id, "api")]
-    assert session.scalar(select(func.count()).select_from(ReferenceTrack)) == 0
+    assert session.scalar(select(func.count()).select_from(Track)) == 0

@@ -22,7 +22,7 @@ from service.library_import.endpoints import router
 from service.library_import.models import LibraryImport
 from service.library_import.service import STALE_AFTER, ImportBusy
 from service.storage import LocalStorage
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account, build_app
 from tests.fixtures.audio import click_track, write_audio
 from tests.service.library_import.conftest import Library, run_worker_job, sent_tasks
@@ -201,9 +201,9 @@ def test_a_link_out_of_the_root_is_not_followed_by_an_api_import(
     assert {e["path"]: e["reason"] for e in done["errors"]}[str(library.root / "link.wav")] == (
         "links to a file outside the imported folder: not read"
     )
-    assert "link" not in set(session.scalars(select(ReferenceTrack.title)))
+    assert "link" not in set(session.scalars(select(Track.title)))
     secret_sha = hashlib.sha256(secret.read_bytes()).hexdigest()
-    assert session.scalars(select(ReferenceTrack).where(ReferenceTrack.content_sha256 == secret_sha)).all() == []
+    assert session.scalars(select(Track).where(Track.content_sha256 == secret_sha)).all() == []
 
 
 def test_a_worker_backs_off_while_another_runner_is_alive_and_resumes_a_dead_ones_import(
@@ -238,7 +238,7 @@ def test_a_worker_backs_off_while_another_runner_is_alive_and_resumes_a_dead_one
     # then: resumed once, and the finished import is left alone the second time
     done = api.get(f"/v1/imports/{created['id']}", headers=alice.headers).json()
     assert (done["status"], done["files"]["imported"], done["files"]["duplicate"]) == ("succeeded", 4, 1)
-    assert len(session.scalars(select(ReferenceTrack.id)).all()) == 4
+    assert len(session.scalars(select(Track.id)).all()) == 4
 
 
 @pytest.mark.parametrize(
@@ -285,7 +285,7 @@ def test_the_list_holds_the_users_own_imports_newest_first_with_their_progress(
     assert body["data"][1]["analyses"] == {"queued": 4, "running": 0, "succeeded": 0, "failed": 0}
     assert ([i["id"] for i in paged.json()["data"]], paged.json()["count"]) == ([first["id"]], 2)
     # and: imported tracks are not marked as uploads
-    imported = session.scalars(select(ReferenceTrack).where(ReferenceTrack.user_id == alice.user.id)).all()
+    imported = session.scalars(select(Track).where(Track.user_id == alice.user.id)).all()
     assert len(imported) == 4
     assert {t.is_user_upload for t in imported} == {False}
 

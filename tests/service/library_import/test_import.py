@@ -20,7 +20,7 @@ from service.analysis_run.service import analysis_run as analysis_run_service
 from service.db import session_scope
 from service.library_import.models import ImportTrack, LibraryImport
 from service.storage import LocalStorage, S3Storage, original_key
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account
 from tests.fixtures.storage import S3Server, make_s3_storage
 from tests.service.library_import.conftest import (
@@ -36,8 +36,8 @@ from tests.service.library_import.conftest import (
 EXPECTED_TITLES = {"a kick (copy)", "Night Drive", "d loop", "Morning Run"}
 
 
-def tracks(session: Session) -> dict[str, ReferenceTrack]:
-    return {t.title: t for t in session.scalars(select(ReferenceTrack))}
+def tracks(session: Session) -> dict[str, Track]:
+    return {t.title: t for t in session.scalars(select(Track))}
 
 
 def test_import_of_a_folder_adds_each_audio_file_once_and_reports_the_rest(
@@ -158,7 +158,7 @@ def test_running_the_import_again_or_over_an_overlapping_folder_adds_nothing(
     # then
     assert (again.summary["imported"], again.summary["duplicates"], again.summary["failed"]) == (0, 5, 1)
     assert (overlapping.summary["imported"], overlapping.summary["duplicates"]) == (0, 3)
-    assert count(session, ReferenceTrack) == 4
+    assert count(session, Track) == 4
     assert count(session, AnalysisRun) == 4
     assert count(session, LibraryImport) == 3
 
@@ -182,7 +182,7 @@ def test_two_paths_in_one_command_share_one_summary(
         str(library.root / "Nested"),
         str(library.audio["mp3"]),
     ]
-    assert count(session, ReferenceTrack) == 4
+    assert count(session, Track) == 4
 
 
 def test_an_interrupted_import_resumes_where_it_stopped_and_analyses_each_track_once(
@@ -200,7 +200,7 @@ def test_an_interrupted_import_resumes_where_it_stopped_and_analyses_each_track_
         )
     interrupted = session.scalars(select(LibraryImport)).one()
     assert (interrupted.status, interrupted.files_imported, interrupted.heartbeat_at) == ("running", 2, None)
-    assert count(session, ReferenceTrack) == 2
+    assert count(session, Track) == 2
     # when
     resumed = import_library(session_factory, local_storage, alice, library.root, tmp_path=tmp_path)
     # then: the same import finished, with the counts of an uninterrupted one
@@ -209,7 +209,7 @@ def test_an_interrupted_import_resumes_where_it_stopped_and_analyses_each_track_
         {"id": str(interrupted.id), "source": str(library.root), "status": "succeeded", "error": None}
     ]
     assert (resumed.summary["imported"], resumed.summary["duplicates"], resumed.summary["failed"]) == (4, 1, 1)
-    assert count(session, ReferenceTrack) == 4
+    assert count(session, Track) == 4
     assert set(runs_per_track(session).values()) == {1}
     assert count(session, ImportTrack) == 4
 
@@ -303,7 +303,7 @@ def test_unknown_user_and_missing_folder_are_errors(
     ]
     assert nobody.code == 1
     assert nobody.output == "error: no user with email 'nobody@example.com': pass --user EMAIL\n"
-    assert count(session, ReferenceTrack) == 0
+    assert count(session, Track) == 0
 
 
 def test_table_output_lists_counts_and_the_unreadable_files(
@@ -463,7 +463,7 @@ def test_ctrl_c_while_a_committed_chunk_is_sent_keeps_its_originals_and_the_reru
     interrupted = import_library(session_factory, local_storage, alice, library.root, tmp_path=tmp_path)
     monkeypatch.undo()
     assert interrupted.code == 130
-    first_chunk = list(session.scalars(select(ReferenceTrack)))
+    first_chunk = list(session.scalars(select(Track)))
     assert len(first_chunk) == 2
     assert all(local_storage.exists(t.storage_key) for t in first_chunk)
     before = set(sent_tasks("track.analyze"))
@@ -473,4 +473,4 @@ def test_ctrl_c_while_a_committed_chunk_is_sent_keeps_its_originals_and_the_reru
     assert (resumed.code, resumed.summary["imported"]) == (0, 4)
     sent = [m for m in sent_tasks("track.analyze") if m not in before]
     assert sorted(sent) == sorted((str(r.id), "analysis.bulk") for r in session.scalars(select(AnalysisRun)))
-    assert all(local_storage.exists(t.storage_key) for t in session.scalars(select(ReferenceTrack)))
+    assert all(local_storage.exists(t.storage_key) for t in session.scalars(select(Track)))

@@ -19,7 +19,7 @@ from reftrack_cli.library_import import run_reanalyze
 from service.analysis_run.models import AnalysisRun
 from service.analysis_run.repository import analysis_run_repository
 from service.db import session_scope
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account
 from tests.service.library_import.conftest import sent_tasks
 
@@ -50,7 +50,7 @@ def seed(session_factory: Callable[[], Session], owner: Account, histories: dict
         for n, (title, history) in enumerate(histories.items()):
             track_id = uuid.uuid4()
             s.add(
-                ReferenceTrack(
+                Track(
                     id=track_id,
                     user_id=owner.user.id,
                     title=title,

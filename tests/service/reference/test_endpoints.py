@@ -14,7 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.db import session_scope, utcnow
-from service.reference.models import UserReference
+from service.reference.models import Reference
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
 
@@ -158,9 +158,7 @@ def test_list_filters_by_collection_and_favourite_and_orders_by_sort_order_then_
     # a3 ties with a1 on sort order 1: the older one comes first
     with session_scope(session_factory) as s:
         s.execute(
-            update(UserReference)
-            .where(UserReference.id == uuid.UUID(a3["id"]))
-            .values(created_at=utcnow() - timedelta(days=1))
+            update(Reference).where(Reference.id == uuid.UUID(a3["id"])).values(created_at=utcnow() - timedelta(days=1))
         )
     # when
     every = listing(client, alice)
@@ -316,7 +314,7 @@ def test_deleting_the_track_removes_its_references(
     assert client.delete(f"/v1/tracks/{tracks[0]}", headers=alice.headers).status_code == 204
     # then
     assert listing(client, alice)["data"] == []
-    assert session.scalar(select(func.count()).select_from(UserReference)) == 0
+    assert session.scalar(select(func.count()).select_from(Reference)) == 0
 
 
 def test_another_users_tracks_and_references_do_not_exist(

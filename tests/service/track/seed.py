@@ -12,21 +12,19 @@ from sqlalchemy.orm import Session
 
 from service.analysis_run.models import AnalysisRun
 from service.db import session_scope
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from tests.fixtures.app import Account
 
 BASE_TIME = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
 
-def seed_tracks(
-    session_factory: Callable[[], Session], owner: Account, rows: list[dict[str, Any]]
-) -> list[ReferenceTrack]:
+def seed_tracks(session_factory: Callable[[], Session], owner: Account, rows: list[dict[str, Any]]) -> list[Track]:
     """One track per dict of column values; unless given, ``created_at`` is a second apart in list order."""
     tracks = []
     with session_scope(session_factory) as s:
         for index, values in enumerate(rows):
             track_id = values.pop("id", None) or uuid.uuid4()
-            track = ReferenceTrack(
+            track = Track(
                 id=track_id,
                 user_id=owner.user.id,
                 storage_key=f"tracks/{owner.user.id}/{track_id}/original.wav",
@@ -42,7 +40,7 @@ def seed_tracks(
     return tracks
 
 
-def seed_runs(session_factory: Callable[[], Session], track: ReferenceTrack, statuses: list[str]) -> list[AnalysisRun]:
+def seed_runs(session_factory: Callable[[], Session], track: Track, statuses: list[str]) -> list[AnalysisRun]:
     """Analyses of ``track`` in the given order, oldest first; the last one is the track's latest."""
     runs = []
     with session_scope(session_factory) as s:

@@ -14,7 +14,7 @@ from service.db import session_scope
 from service.library.service import library as library_service
 from service.storage import LocalStorage
 from service.track.ingest import TrackFields
-from service.track.models import ReferenceTrack
+from service.track.models import Track
 from service.upload import StreamedUpload
 from tests.fixtures.app import Account
 from tests.fixtures.audio import click_track, write_audio
@@ -48,7 +48,7 @@ def test_a_transaction_that_fails_after_the_upload_removes_the_stored_original(
         ingest_then_fail()
     # then
     assert list(local_storage.root.rglob("*.wav")) == []
-    assert session.scalar(select(func.count()).select_from(ReferenceTrack)) == 0
+    assert session.scalar(select(func.count()).select_from(Track)) == 0
     upload.close()
     assert list((tmp_path / "tmp").iterdir()) == []
 
