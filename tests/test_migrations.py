@@ -152,16 +152,8 @@ def _world(*key_columns: str) -> list[str]:
     ]
 
 
-_WORLD_TABLES = (
-    "users",
-    "reference_tracks",
-    "track_analyses",
-    "analysis_frame_manifests",
-    "analysis_frame_data",
-    "analysis_events",
-    "track_annotations",
-    "track_regions",
-)
+# The tables _world writes one row each to, in its order.
+_WORLD_TABLES = tuple(statement.split()[2] for statement in _world("storage_key"))
 
 
 def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
@@ -179,14 +171,7 @@ def test_cascades_remove_dependents_of_a_deleted_track(fresh_url: str) -> None:
         conn.execute(text("DELETE FROM reference_tracks WHERE id = :track"), params)
     # then
     with engine.connect() as conn:
-        for table in [
-            "track_analyses",
-            "analysis_frame_manifests",
-            "analysis_frame_data",
-            "analysis_events",
-            "track_annotations",
-            "track_regions",
-        ]:
+        for table in _WORLD_TABLES[2:]:  # all but the user and the track
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
         assert conn.execute(text("SELECT count(*) FROM users")).scalar_one() == 1
     engine.dispose()
