@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response, status
 from service.db import SessionDep
 from service.errors import BadRequest, Conflict, Forbidden, InvalidInput, NotFound, Unauthorized, error_responses
 from service.listening_prompt.models import ListeningPromptPreset, ListeningPromptTemplate
-from service.listening_prompt.repository import preset_repository, template_repository
 from service.listening_prompt.schemas import (
     PresetCreate,
     PresetList,
@@ -43,7 +42,7 @@ def list_templates(
     """The listening prompt templates, ordered by category, sort order and id."""
     if include_inactive and user.role != "admin":
         raise Forbidden("admin role required to list inactive templates")
-    templates = template_repository.list(session, include_inactive=include_inactive)
+    templates = template_service.list_templates(session, include_inactive=include_inactive)
     return TemplateList(data=[TemplateRead.model_validate(t) for t in templates], count=len(templates))
 
 
@@ -100,7 +99,7 @@ def delete_template(template_id: uuid.UUID, session: SessionDep, admin: AdminUse
 @router.get(_PRESETS, response_model=PresetList, responses=error_responses(Unauthorized))
 def list_presets(session: SessionDep, user: CurrentUser) -> PresetList:
     """Your presets, ordered by sort order, creation time and id."""
-    presets = preset_repository.list(session, user_id=user.id)
+    presets = preset_service.list_presets(session, user=user)
     return PresetList(data=[PresetRead.model_validate(p) for p in presets], count=len(presets))
 
 

@@ -50,6 +50,10 @@ def _refuse_unknown(names: Sequence[str], *, known: Container[str], field: str, 
 
 
 class TemplateService:
+    def list_templates(self, session: Session, *, include_inactive: bool) -> list[ListeningPromptTemplate]:
+        """The templates by category, sort order and id; the inactive ones too when asked (admins)."""
+        return template_repository.list(session, include_inactive=include_inactive)
+
     def get(self, session: Session, *, template_id: uuid.UUID, include_inactive: bool) -> ListeningPromptTemplate:
         template = template_repository.get(session, template_id=template_id, include_inactive=include_inactive)
         if template is None:
@@ -136,6 +140,10 @@ class TemplateService:
 
 
 class PresetService:
+    def list_presets(self, session: Session, *, user: User) -> list[ListeningPromptPreset]:
+        """The user's presets by sort order, creation time and id."""
+        return preset_repository.list(session, user_id=user.id)
+
     def get(self, session: Session, *, user: User, preset_id: uuid.UUID) -> ListeningPromptPreset:
         preset = preset_repository.get(session, user_id=user.id, preset_id=preset_id)
         if preset is None:

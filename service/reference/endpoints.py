@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from service.db import SessionDep
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound, Unauthorized, error_responses
-from service.reference.repository import ReferenceRow, reference_repository
+from service.reference.repository import ReferenceRow
 from service.reference.schemas import (
     CollectionList,
     CollectionName,
@@ -60,9 +60,9 @@ def list_references(
     """Your references, ordered by sort order, creation time and id."""
     if collection is not None and collection_name is not None and collection != collection_name:
         raise InvalidInput("collection: give collection_name only (collection is its former name)", field="collection")
-    rows, count = reference_repository.list(
+    rows, count = reference_service.list_references(
         session,
-        user_id=user.id,
+        user=user,
         collection_name=collection_name if collection_name is not None else collection,
         is_favorite=favorite,
         limit=limit,
@@ -87,7 +87,7 @@ def list_collections(session: SessionDep, user: CurrentUser) -> CollectionList:
     """Your collections by name, with how many references (and favourites) each holds."""
     collections = [
         CollectionRead(name=name, count=count, favorite_count=favorites)
-        for name, count, favorites in reference_repository.collections(session, user_id=user.id)
+        for name, count, favorites in reference_service.collections(session, user=user)
     ]
     return CollectionList(data=collections, count=len(collections))
 
@@ -100,8 +100,8 @@ def list_collections(session: SessionDep, user: CurrentUser) -> CollectionList:
 def reorder_references(body: ReorderRequest, session: SessionDep, user: CurrentUser) -> ReferenceList:
     """Set the order of a collection: send every one of its reference ids once, in the new order."""
     reference_service.reorder(session, user=user, data=body)
-    rows, count = reference_repository.list(
-        session, user_id=user.id, collection_name=body.collection_name, limit=len(body.ids), offset=0
+    rows, count = reference_service.list_references(
+        session, user=user, collection_name=body.collection_name, limit=len(body.ids), offset=0
     )
     return ReferenceList(data=[_read(row) for row in rows], count=count)
 

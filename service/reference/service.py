@@ -18,6 +18,30 @@ def _duplicate(collection_name: str) -> Conflict:
 
 
 class ReferenceService:
+    def list_references(
+        self,
+        session: Session,
+        *,
+        user: User,
+        collection_name: str | None = None,
+        is_favorite: bool | None = None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ReferenceRow], int]:
+        """A page of the user's references, by sort order, creation time and id, and how many match."""
+        return reference_repository.list(
+            session,
+            user_id=user.id,
+            collection_name=collection_name,
+            is_favorite=is_favorite,
+            limit=limit,
+            offset=offset,
+        )
+
+    def collections(self, session: Session, *, user: User) -> list[tuple[str, int, int]]:
+        """The user's collections by name, with how many references and favourites each holds."""
+        return reference_repository.collections(session, user_id=user.id)
+
     def get(self, session: Session, *, user: User, reference_id: uuid.UUID) -> ReferenceRow:
         row = reference_repository.get(session, user_id=user.id, reference_id=reference_id)
         if row is None:

@@ -23,7 +23,6 @@ from service.user.auth import (
     session_cookie,
     set_session_cookies,
 )
-from service.user.repository import user_repository
 from service.user.schemas import SessionCreate, TokenCreate, TokenIssued, UserAdminUpdate, UserList, UserRead
 from service.user.service import user as user_service
 
@@ -178,7 +177,7 @@ def read_me(user: CurrentUser) -> UserRead:
 )
 def list_users(session: SessionDep, admin: AdminUser) -> UserList:
     """Every user with their role and whether they are active (admin only)."""
-    users = user_repository.list(session)
+    users = user_service.list_users(session)
     return UserList(data=[UserRead.model_validate(u) for u in users], count=len(users))
 
 

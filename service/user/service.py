@@ -39,6 +39,10 @@ class IssuedToken:
 
 
 class UserService:
+    def list_users(self, session: Session) -> list[User]:
+        """Every user, for admins."""
+        return user_repository.list(session)
+
     def create(self, session: Session, *, email: str, name: str | None = None, role: str = "user") -> User:
         email = email.strip().lower()
         if user_repository.get_by_email(session, email) is not None:
