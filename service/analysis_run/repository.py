@@ -16,6 +16,7 @@ from service.analysis_run.models import (
     FrameData,
     FrameManifest,
 )
+from service.db import bulk_insert
 from service.track.models import Track
 
 EventRow = Row[uuid.UUID, str, float, float | None, float | None, float | None, str | None, dict[str, Any] | None]
@@ -127,6 +128,19 @@ class AnalysisRunRepository:
             .with_for_update(skip_locked=True)
         )
         return list(session.scalars(stmt))
+
+    def add_outputs(
+        self,
+        session: Session,
+        *,
+        manifests: Sequence[dict[str, Any]],
+        chunks: Sequence[dict[str, Any]],
+        events: Sequence[dict[str, Any]],
+    ) -> None:
+        """An analysis' frame manifests, their chunks and its events, each in one bulk statement."""
+        bulk_insert(session, FrameManifest, manifests)
+        bulk_insert(session, FrameData, chunks)
+        bulk_insert(session, AnalysisEvent, events)
 
     def clear_outputs(self, session: Session, *, analysis_id: uuid.UUID) -> None:
         """Remove what an earlier attempt of the same analysis wrote, so a rerun leaves one result."""

@@ -14,17 +14,15 @@ from sqlalchemy.orm import Session
 from service.analysis_run import frames
 from service.analysis_run.frames import DEFAULT_CHUNK_FRAMES, dtype_for, encode_chunks
 from service.analysis_run.models import (
-    AnalysisEvent,
     AnalysisRun,
     AnalysisStatus,
     FailureKind,
-    FrameData,
     FrameManifest,
 )
 from service.analysis_run.repository import EventRow, analysis_run_repository
 from service.analysis_run.waveform import Waveform, ZoomPlan, parse_dat, plan_pixels, plan_zoom
 from service.config import settings
-from service.db import bulk_insert, utcnow
+from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound
 from service.outbox.service import outbox as outbox_service
 from service.queue import ANALYSIS_QUEUE, ANALYZE_TASK, BULK_QUEUE, enqueue, enqueue_many
@@ -386,8 +384,10 @@ class AnalysisRunService:
             return None
         already_succeeded = run.status == AnalysisStatus.succeeded
         analysis_run_repository.clear_outputs(session, analysis_id=run.id)
-        self._write_frames(session, run=run, result=result)
-        self._write_events(session, run=run, result=result)
+        manifests, chunks = self._frame_rows(run=run, result=result)
+        analysis_run_repository.add_outputs(
+            session, manifests=manifests, chunks=chunks, events=self._event_rows(run=run, result=result)
+        )
 
         summary: dict[str, Any] = dict(result.summary())
         summary["source"] = {
@@ -448,8 +448,10 @@ class AnalysisRunService:
         session.flush()
         return run
 
-    def _write_frames(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
-        """Every feature's manifest, then every chunk of every feature: two multi-row INSERTs in all.
+    def _frame_rows(
+        self, *, run: AnalysisRun, result: TrackAnalysis
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Every feature's manifest, and every chunk of every feature, as rows for two multi-row INSERTs.
 
         The ids are made here so no row has to come back from the database before the next is written; ORM
         flushes would cost a round trip per manifest.
@@ -496,13 +498,12 @@ class AnalysisRunService:
                 }
                 for c in chunks
             )
-        bulk_insert(session, FrameManifest, manifests)
-        bulk_insert(session, FrameData, chunk_rows)
+        return manifests, chunk_rows
 
-    def _write_events(self, session: Session, *, run: AnalysisRun, result: TrackAnalysis) -> None:
+    def _event_rows(self, *, run: AnalysisRun, result: TrackAnalysis) -> list[dict[str, Any]]:
         # Read once: an ORM attribute read per event row costs more than building the row.
         owner = {"analysis_id": run.id, "track_id": run.track_id, "user_id": run.user_id}
-        rows = [
+        return [
             {
                 "id": uuid.uuid4(),
                 **owner,
@@ -516,7 +517,6 @@ class AnalysisRunService:
             }
             for e in result.events
         ]
-        bulk_insert(session, AnalysisEvent, rows)
 
 
 def track_duration(run: AnalysisRun) -> float | None:
