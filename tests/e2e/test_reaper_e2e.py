@@ -130,8 +130,14 @@ def test_analysis_of_a_killed_worker_is_recovered_by_the_reaper(
             return list(hooks.bodies) or None
 
     bodies = wait_until(delivered, timeout=30, what="the webhook delivery", context=stack.processes.logs)
-    with Session(stack.engine) as session:
-        events = list(session.scalars(select(OutboxEvent)))
+
+    # The relay records the delivery once the webhook has answered: wait for its commit, not just the POST.
+    def recorded() -> list[OutboxEvent] | None:
+        with Session(stack.engine) as session:
+            rows = list(session.scalars(select(OutboxEvent)))
+        return rows if all(e.published_at is not None for e in rows) else None
+
+    events = wait_until(recorded, timeout=30, what="the relay recording the delivery", context=stack.processes.logs)
     assert [(e.topic, e.payload["analysis_id"], e.attempts, e.published_at is not None) for e in events] == [
         ("analysis.succeeded", analysis["id"], 1, True)
     ]
